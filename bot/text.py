@@ -223,6 +223,15 @@ class TextAnalyzer:
                             out.append(cand)
         return out
 
+    def is_known_word(self, token: str) -> bool:
+        """A corpus word, a lexicon word or a word of jieba's general dictionary (not a cut artefact)."""
+        return (
+            token in self._vocab
+            or token in self.lexicon.expansions
+            or bool(self._jieba.FREQ.get(token))
+            or not _CJK.search(token)
+        )
+
     # --- dialogue cues ----------------------------------------------------------------------------
     def asks_for_office(self, text: str) -> bool:
         return any(p in text for p in self.lexicon.office_intent)
