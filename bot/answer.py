@@ -74,7 +74,9 @@ class Answer(BaseModel):
     city: str | None = None
     bureau: str | None = None
     hotline: str
-    reason: str = Field(description="Why: evidence, followup, office, city, topic:…, region:…, low_relevance…")
+    reason: str = Field(
+        description="Why: evidence, followup, office, city, topic:…, region:…, low_relevance…"
+    )
     sources: list[SourceRef] = []
     ai_generated: bool = False
 
@@ -101,7 +103,13 @@ class Session:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Session:
-        return cls(**{k: raw.get(k) for k in ("id", "city", "last_measure", "last_question")}, turns=raw.get("turns", 0))
+        return cls(
+            id=str(raw.get("id") or secrets.token_urlsafe(18)),
+            city=raw.get("city"),
+            last_measure=raw.get("last_measure"),
+            last_question=raw.get("last_question"),
+            turns=int(raw.get("turns") or 0),
+        )
 
 
 class _LRU:
@@ -198,7 +206,13 @@ class PolicyBot:
         last = session.last_measure if session.last_measure in self.index.measure_row else None
 
         topic_left = self._topic_tokens(q)
-        if last and session.last_question and not q.out_of_scope_topic and not q.other_region and not topic_left:
+        if (
+            last
+            and session.last_question
+            and not q.out_of_scope_topic
+            and not q.other_region
+            and not topic_left
+        ):
             # a meta follow-up ("这个找哪个部门", "我在苏州", "具体找哪个处？"): same measure, same evidence
             prev = self.retriever.analyze(session.last_question)
             result = self.retriever.search(prev, vector=self._vector(prev), pin=last)
@@ -240,7 +254,9 @@ class PolicyBot:
         return self.index.doc_by_slug[m.doc]
 
     def _sources(self) -> list[SourceRef]:
-        return [SourceRef(doc=d.slug, title=d.title, issuer=d.issuer, date=d.date) for d in self.index.documents]
+        return [
+            SourceRef(doc=d.slug, title=d.title, issuer=d.issuer, date=d.date) for d in self.index.documents
+        ]
 
     def _compose(
         self, result: RetrievalResult, session: Session, *, reason: str, remember_question: bool
@@ -262,9 +278,13 @@ class PolicyBot:
         for u, ref in zip(m.units, offices, strict=True):
             lines.append(t["unit_line"].format(name=u, detail=self._unit_detail(ref, session)))
         if bureau:
-            lines.append(t["local_bureau"].format(bureau=bureau, hotline=hotline.number, hotline_name=hotline.name))
+            lines.append(
+                t["local_bureau"].format(bureau=bureau, hotline=hotline.number, hotline_name=hotline.name)
+            )
         else:
-            lines.append(t["local_bureau_unknown_city"].format(hotline=hotline.number, hotline_name=hotline.name))
+            lines.append(
+                t["local_bureau_unknown_city"].format(hotline=hotline.number, hotline_name=hotline.name)
+            )
         quoted = "".join(e.text for e in quote)
         cue = next((c for c in t["condition_cues"] if c in quoted), None)
         lines.append(t["conditions_note"].format(cue=cue) if cue else t["general_note"])
@@ -273,7 +293,11 @@ class PolicyBot:
             lines.append(t["related_header"])
             for h in related:
                 snippet = h.quote(1)[0].text if h.evidence else h.measure.sentences[0]
-                lines.append(t["related_line"].format(label=h.measure.label, section=h.measure.section, snippet=snippet))
+                lines.append(
+                    t["related_line"].format(
+                        label=h.measure.label, section=h.measure.section, snippet=snippet
+                    )
+                )
         lines.append(t["source"].format(issuer=doc.issuer, doc_title=doc.title, date=doc.date))
 
         citations = [self._citation(h) for h in (top, *related)]

@@ -15,12 +15,16 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.config import get_settings
 from bot.errors import PolicyBotError
 
+if TYPE_CHECKING:
+    from bot.answer import PolicyBot
 
-def _bot(progress: bool = True):  # type: ignore[no-untyped-def]
+
+def _bot(progress: bool = True) -> PolicyBot:
     from bot.answer import PolicyBot
 
     return PolicyBot.from_settings(get_settings(), progress=progress)
@@ -59,7 +63,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = run(bot, Path(args.file))
     if args.json:
         for o in report.outcomes:
-            payload = {"id": o.case.id}
+            payload: dict[str, Any] = {"id": o.case.id}
             if o.answer is not None:
                 payload.update(o.answer.model_dump())
             else:
@@ -77,7 +81,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             if not o.correct:
                 cited = o.cited[:3]
                 reason = o.answer.reason if o.answer else o.error
-                print(f"  MISS {o.case.id} gold={o.case.gold} cited={cited} reason={reason} {o.case.question}")
+                print(
+                    f"  MISS {o.case.id} gold={o.case.gold} cited={cited} reason={reason} {o.case.question}"
+                )
     return 0
 
 

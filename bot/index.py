@@ -92,7 +92,7 @@ def source_hashes(sources_dir: Path) -> dict[str, str]:
 
 
 def analyzer_for(settings: Settings, documents: list[Document]) -> TextAnalyzer:
-    """The text analyzer with the notices' quoted terms and vocabulary; built identically for index and query."""
+    """The text analyzer with the notices' quoted terms and vocabulary; the same for index and query."""
     ta = TextAnalyzer.load(settings.index_dir)
     corpus = [m.text for d in documents for m in d.measures]
     ta.add_domain_terms(t for text in corpus for t in ta.quoted_terms(text))
@@ -325,7 +325,9 @@ def load_index(settings: Settings, embeddings: VectorEmbeddings) -> KnowledgeInd
 
     gen = current_generation(settings.build_path)
     if gen is None:
-        raise IndexMissing("索引尚未建立", detail=f"no index under {settings.build_path}; run policybot build-index")
+        raise IndexMissing(
+            "索引尚未建立", detail=f"no index under {settings.build_path}; run policybot build-index"
+        )
     manifest = read_manifest(gen)
     if manifest.model_id != embeddings.model_id:
         raise IndexModelMismatch(
@@ -355,7 +357,9 @@ def load_index(settings: Settings, embeddings: VectorEmbeddings) -> KnowledgeInd
     return KnowledgeIndex(gen, manifest, documents, chunks, dense, bm25, analyzer)
 
 
-def ensure_index(settings: Settings, embeddings: VectorEmbeddings, *, progress: bool = False) -> KnowledgeIndex:
+def ensure_index(
+    settings: Settings, embeddings: VectorEmbeddings, *, progress: bool = False
+) -> KnowledgeIndex:
     """Load the index, (re)building it first when missing, stale or corrupt and auto-build is on."""
     reason = staleness(settings)
     if reason is not None and settings.auto_build_index:

@@ -34,7 +34,19 @@ from pathlib import Path
 
 from bot.errors import MalformedNotice
 
-_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_UNITS = {"十": 10, "百": 100}
 _NUMERAL = "[一二三四五六七八九十百零两]+"
 SECTION_RE = re.compile(rf"^({_NUMERAL})、\s*(\S.*)$")
@@ -193,14 +205,18 @@ def parse_notice(path: Path) -> Document:
             number = chinese_numeral(m.group(1))
             expected = len(sections) + 1
             if number != expected:
-                raise MalformedNotice(str(path), lineno, f"section {m.group(1)}、 out of order (expected {expected})")
+                raise MalformedNotice(
+                    str(path), lineno, f"section {m.group(1)}、 out of order (expected {expected})"
+                )
             sections.append(Section(number=number, heading=ln, title=m.group(2).strip()))
         elif m := MEASURE_RE.match(ln):
             number = chinese_numeral(m.group(1))
             expected = len(drafts) + 1
             if number != expected:
                 raise MalformedNotice(
-                    str(path), lineno, f"measure ({m.group(1)}) out of order: expected {measure_label(expected)}"
+                    str(path),
+                    lineno,
+                    f"measure ({m.group(1)}) out of order: expected {measure_label(expected)}",
                 )
             drafts.append((number, lineno, sections[-1].heading if sections else "", [m.group(2)]))
         elif drafts:

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import re
 import unicodedata
 from collections import defaultdict
@@ -94,6 +95,7 @@ class TextAnalyzer:
         import jieba
         import opencc
 
+        jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours to print
         self.lexicon = lexicon
         self._cc = opencc.OpenCC("t2s")
         self._jieba = jieba.Tokenizer()

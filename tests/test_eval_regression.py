@@ -1,0 +1,44 @@
+"""Keeps the answer quality from falling below the targets of the knowledge-core issue.
+
+Runs the real bot on the shared dev sets (beside the repository, as in CI) and on our own calibration set
+of paraphrases and unrelated citizen questions (tests/data/calibration.jsonl).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.answer import PolicyBot
+from bot.evaluate import run
+
+from .conftest import DATA, SHARED
+
+DEV = SHARED / "eval" / "dev.jsonl"
+DIALOGUES = SHARED / "eval" / "dev_dialogues.jsonl"
+
+
+@pytest.mark.skipif(not DEV.exists(), reason="shared/eval is not beside the repository")
+def test_dev_set_meets_the_targets(bot: PolicyBot) -> None:
+    report = run(bot, DEV)
+    m = report.metrics()
+    assert m["top1"] >= 0.95, m
+    assert m["recall@3"] >= 0.99, m
+    assert m["must_contain"] >= 0.95, m
+    assert m["oos_refused"] >= 0.90, m
+    assert m["false_refusal"] <= 0.03, m
+    assert m["office_accuracy"] == 1.0, m
+    assert report.units_complete == 1.0
+
+
+@pytest.mark.skipif(not DIALOGUES.exists(), reason="shared/eval is not beside the repository")
+def test_dev_dialogues_meet_the_target(bot: PolicyBot) -> None:
+    m = run(bot, DIALOGUES).metrics()
+    assert m["dialogue_turns"] >= 0.90, m
+
+
+def test_own_calibration_set(bot: PolicyBot) -> None:
+    m = run(bot, DATA / "calibration.jsonl").metrics()
+    assert m["top1"] >= 0.90, m
+    assert m["recall@3"] >= 0.95, m
+    assert m["oos_refused"] >= 0.90, m
+    assert m["false_refusal"] <= 0.03, m

