@@ -18,13 +18,13 @@ from __future__ import annotations
 import secrets
 import threading
 import tomllib
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 from pydantic import BaseModel, Field
 
 from bot.config import Settings
@@ -74,9 +74,7 @@ class Answer(BaseModel):
     city: str | None = None
     bureau: str | None = None
     hotline: str
-    reason: str = Field(
-        description="Why: evidence, followup, office, city, topic:…, region:…, low_relevance…"
-    )
+    reason: str = Field(description="Why: evidence, followup, office, city, topic:…, region:…, low_relevance…")
     sources: list[SourceRef] = []
     ai_generated: bool = False
 
@@ -112,26 +110,24 @@ class Session:
         )
 
 
-class _LRU:
-    """A small thread-safe LRU for query embeddings (the only expensive step of answering)."""
+class _VectorCache:
+    """Thread-safe LRU of query embeddings (the one expensive step of answering), on cachetools."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._data: LRUCache[str, np.ndarray] = LRUCache(maxsize=max(size, 1))
         self._lock = threading.Lock()
 
     def get_or_compute(self, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         if self.size <= 0:
             return compute()
         with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key]
+            hit = self._data.get(key)
+        if hit is not None:
+            return hit
         value = compute()
         with self._lock:
             self._data[key] = value
-            if len(self._data) > self.size:
-                self._data.popitem(last=False)
         return value
 
 
@@ -160,7 +156,7 @@ class PolicyBot:
         self.retriever = PolicyRetriever(index, embeddings)
         self.directory = directory
         self.templates = templates
-        self._vectors = _LRU(settings.answer_cache_size)
+        self._vectors = _VectorCache(settings.answer_cache_size)
 
     @classmethod
     def from_settings(
@@ -206,13 +202,7 @@ class PolicyBot:
         last = session.last_measure if session.last_measure in self.index.measure_row else None
 
         topic_left = self._topic_tokens(q)
-        if (
-            last
-            and session.last_question
-            and not q.out_of_scope_topic
-            and not q.other_region
-            and not topic_left
-        ):
+        if last and session.last_question and not q.out_of_scope_topic and not q.other_region and not topic_left:
             # a meta follow-up ("这个找哪个部门", "我在苏州", "具体找哪个处？"): same measure, same evidence
             prev = self.retriever.analyze(session.last_question)
             result = self.retriever.search(prev, vector=self._vector(prev), pin=last)
@@ -254,13 +244,9 @@ class PolicyBot:
         return self.index.doc_by_slug[m.doc]
 
     def _sources(self) -> list[SourceRef]:
-        return [
-            SourceRef(doc=d.slug, title=d.title, issuer=d.issuer, date=d.date) for d in self.index.documents
-        ]
+        return [SourceRef(doc=d.slug, title=d.title, issuer=d.issuer, date=d.date) for d in self.index.documents]
 
-    def _compose(
-        self, result: RetrievalResult, session: Session, *, reason: str, remember_question: bool
-    ) -> Turn:
+    def _compose(self, result: RetrievalResult, session: Session, *, reason: str, remember_question: bool) -> Turn:
         hotline = self.directory.hotline
         bureau = self.directory.bureau(session.city) if session.city else None
         if not result.in_scope or result.top is None:
@@ -278,13 +264,9 @@ class PolicyBot:
         for u, ref in zip(m.units, offices, strict=True):
             lines.append(t["unit_line"].format(name=u, detail=self._unit_detail(ref, session)))
         if bureau:
-            lines.append(
-                t["local_bureau"].format(bureau=bureau, hotline=hotline.number, hotline_name=hotline.name)
-            )
+            lines.append(t["local_bureau"].format(bureau=bureau, hotline=hotline.number, hotline_name=hotline.name))
         else:
-            lines.append(
-                t["local_bureau_unknown_city"].format(hotline=hotline.number, hotline_name=hotline.name)
-            )
+            lines.append(t["local_bureau_unknown_city"].format(hotline=hotline.number, hotline_name=hotline.name))
         quoted = "".join(e.text for e in quote)
         cue = next((c for c in t["condition_cues"] if c in quoted), None)
         lines.append(t["conditions_note"].format(cue=cue) if cue else t["general_note"])
@@ -294,9 +276,7 @@ class PolicyBot:
             for h in related:
                 snippet = h.quote(1)[0].text if h.evidence else h.measure.sentences[0]
                 lines.append(
-                    t["related_line"].format(
-                        label=h.measure.label, section=h.measure.section, snippet=snippet
-                    )
+                    t["related_line"].format(label=h.measure.label, section=h.measure.section, snippet=snippet)
                 )
         lines.append(t["source"].format(issuer=doc.issuer, doc_title=doc.title, date=doc.date))
 

@@ -81,9 +81,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             if not o.correct:
                 cited = o.cited[:3]
                 reason = o.answer.reason if o.answer else o.error
-                print(
-                    f"  MISS {o.case.id} gold={o.case.gold} cited={cited} reason={reason} {o.case.question}"
-                )
+                print(f"  MISS {o.case.id} gold={o.case.gold} cited={cited} reason={reason} {o.case.question}")
     return 0
 
 

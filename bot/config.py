@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    public_base_url: str = Field("", description="Public HTTPS origin of the H5 page, for links in replies.")
+    max_body_bytes: int = Field(16_384, ge=256, description="Request bodies over this are refused (413).")
+    cors_origins: list[str] = Field(default_factory=list, description='JSON list, e.g. ["https://example.cn"].')
+    session_ttl_seconds: int = Field(1800, ge=10)
+    session_max_turns: int = Field(20, ge=1)
+    max_sessions: int = Field(10_000, ge=10)
+    rate_limit_session: str = Field("30/minute", description="Per session (limits syntax).")
+    rate_limit_client: str = Field("120/minute", description="Per client address or WeChat user.")
+    admin_token: SecretStr | None = Field(None, description="Bearer token for /v1/admin; unset = disabled.")
+    trust_proxy_headers: bool = Field(False, description="Take the client address from X-Forwarded-For.")
 
     @property
     def sources_path(self) -> Path:

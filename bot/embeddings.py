@@ -92,9 +92,7 @@ class SentenceTransformerEmbeddings(VectorEmbeddings):
     ``query_prefix``/``passage_prefix`` carry model conventions (e.g. bge's instruction or e5's prefixes).
     """
 
-    def __init__(
-        self, model: str, query_prefix: str = "", passage_prefix: str = "", threads: int = 2
-    ) -> None:
+    def __init__(self, model: str, query_prefix: str = "", passage_prefix: str = "", threads: int = 2) -> None:
         if not model:
             raise ConfigError("未配置 sentence-transformers 模型", detail="set POLICYBOT_ST_MODEL")
         try:
@@ -110,18 +108,13 @@ class SentenceTransformerEmbeddings(VectorEmbeddings):
         self._lock = threading.Lock()
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
-        get_dim = (
-            getattr(self._model, "get_embedding_dimension", None)
-            or self._model.get_sentence_embedding_dimension
-        )
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(get_dim() or 0)
         self.model_id = f"sentence-transformers:{model}"
 
     def query_vector(self, text: str) -> np.ndarray:
         with self._lock:
-            v = self._model.encode(
-                self.query_prefix + text, normalize_embeddings=True, show_progress_bar=False
-            )
+            v = self._model.encode(self.query_prefix + text, normalize_embeddings=True, show_progress_bar=False)
         return _normalise(v)
 
     def passage_matrix(self, texts: list[str]) -> np.ndarray:

@@ -121,8 +121,7 @@ def _doc_from_json(raw: dict[str, Any]) -> Document:
         sha256=raw["sha256"],
         sections=tuple(Section(**s) for s in raw["sections"]),
         measures=tuple(
-            Measure(**{**m, "sentences": tuple(m["sentences"]), "units": tuple(m["units"])})
-            for m in raw["measures"]
+            Measure(**{**m, "sentences": tuple(m["sentences"]), "units": tuple(m["units"])}) for m in raw["measures"]
         ),
     )
 
@@ -325,9 +324,7 @@ def load_index(settings: Settings, embeddings: VectorEmbeddings) -> KnowledgeInd
 
     gen = current_generation(settings.build_path)
     if gen is None:
-        raise IndexMissing(
-            "索引尚未建立", detail=f"no index under {settings.build_path}; run policybot build-index"
-        )
+        raise IndexMissing("索引尚未建立", detail=f"no index under {settings.build_path}; run policybot build-index")
     manifest = read_manifest(gen)
     if manifest.model_id != embeddings.model_id:
         raise IndexModelMismatch(
@@ -338,9 +335,7 @@ def load_index(settings: Settings, embeddings: VectorEmbeddings) -> KnowledgeInd
     if manifest.dim != embeddings.dim:
         raise IndexModelMismatch("索引维度与模型不一致", detail=f"{manifest.dim} != {embeddings.dim}")
     try:
-        documents = [
-            _doc_from_json(d) for d in json.loads((gen / "documents.json").read_text(encoding="utf-8"))
-        ]
+        documents = [_doc_from_json(d) for d in json.loads((gen / "documents.json").read_text(encoding="utf-8"))]
         chunks = []
         with open(gen / "chunks.jsonl", encoding="utf-8") as fh:
             for line in fh:
@@ -357,9 +352,7 @@ def load_index(settings: Settings, embeddings: VectorEmbeddings) -> KnowledgeInd
     return KnowledgeIndex(gen, manifest, documents, chunks, dense, bm25, analyzer)
 
 
-def ensure_index(
-    settings: Settings, embeddings: VectorEmbeddings, *, progress: bool = False
-) -> KnowledgeIndex:
+def ensure_index(settings: Settings, embeddings: VectorEmbeddings, *, progress: bool = False) -> KnowledgeIndex:
     """Load the index, (re)building it first when missing, stale or corrupt and auto-build is on."""
     reason = staleness(settings)
     if reason is not None and settings.auto_build_index:

@@ -205,9 +205,7 @@ def parse_notice(path: Path) -> Document:
             number = chinese_numeral(m.group(1))
             expected = len(sections) + 1
             if number != expected:
-                raise MalformedNotice(
-                    str(path), lineno, f"section {m.group(1)}、 out of order (expected {expected})"
-                )
+                raise MalformedNotice(str(path), lineno, f"section {m.group(1)}、 out of order (expected {expected})")
             sections.append(Section(number=number, heading=ln, title=m.group(2).strip()))
         elif m := MEASURE_RE.match(ln):
             number = chinese_numeral(m.group(1))
@@ -243,9 +241,7 @@ def _finish_measure(path: Path, slug: str, number: int, line: int, section: str,
     full = "".join(parts).strip()
     m = UNITS_RE.search(full)
     if not m:
-        raise MalformedNotice(
-            str(path), line, f"measure {measure_label(number)} does not end with (责任单位:…)"
-        )
+        raise MalformedNotice(str(path), line, f"measure {measure_label(number)} does not end with (责任单位:…)")
     body = full[: m.start()].strip()
     if not body:
         raise MalformedNotice(str(path), line, f"measure {measure_label(number)} has no text")

@@ -69,9 +69,7 @@ class OfficeDirectory:
         }
         self.cities = [City(c["name"], c["bureau"], tuple(c.get("aliases", []))) for c in raw["cities"]]
         # longest names first so 连云港 wins over a shorter accidental match
-        pairs = [(c.name, c.name) for c in self.cities] + [
-            (a, c.name) for c in self.cities for a in c.aliases
-        ]
+        pairs = [(c.name, c.name) for c in self.cities] + [(a, c.name) for c in self.cities for a in c.aliases]
         self._city_patterns = sorted(pairs, key=lambda p: -len(p[0]))
 
     @classmethod

@@ -207,9 +207,7 @@ class PolicyRetriever:
         for t in q.tokens:
             w = self._weight(t)
             total += w
-            if t in text or any(
-                x in text for x in self.analyzer.expansions(t) + self.analyzer.typo_repairs(t)
-            ):
+            if t in text or any(x in text for x in self.analyzer.expansions(t) + self.analyzer.typo_repairs(t)):
                 covered += w
         return covered / total if total else 0.0
 
@@ -296,9 +294,7 @@ class PolicyRetriever:
             return RetrievalResult(q, tuple(hits), True, "followup" if continuing else "evidence")
         return RetrievalResult(q, tuple(hits), False, "low_relevance")
 
-    def _fused(
-        self, q: QueryAnalysis, vec: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _fused(self, q: QueryAnalysis, vec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Fused z-scores per measure, plus best-sentence cosines, BM25 scores and chunk similarities."""
         ki = self.index
         n_measures = len(ki.measures)
@@ -350,9 +346,7 @@ class PolicyLangChainRetriever(BaseRetriever):
     policy: Any
     k: int = 3
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[LCDocument]:
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
         result: RetrievalResult = self.policy.search(query, limit=self.k)
         if not result.in_scope:
             return []

@@ -111,9 +111,7 @@ def test_bad_input_is_a_typed_error(bot: PolicyBot, question: object, error: typ
         bot.ask(question)
 
 
-@pytest.mark.parametrize(
-    "question", ["😀😀😀", "\x00\x01稳岗\x00返还\x7f", "稳岗返还\u202eabc", "привет мир", "?!?!"]
-)
+@pytest.mark.parametrize("question", ["😀😀😀", "\x00\x01稳岗\x00返还\x7f", "稳岗返还\u202eabc", "привет мир", "?!?!"])
 def test_odd_input_gets_a_polite_answer(bot: PolicyBot, question: str) -> None:
     a = bot.ask(question).answer
     assert (a.answer and "12333" in a.answer) or a.in_scope

@@ -39,9 +39,7 @@ def test_ask_text_and_errors(full_settings: Settings, full_index) -> None:
     assert bad.stderr.startswith("error: empty_question:") and "Traceback" not in bad.stderr
 
 
-def test_eval_json_prints_one_line_per_question_and_turn(
-    full_settings: Settings, full_index, tmp_path: Path
-) -> None:
+def test_eval_json_prints_one_line_per_question_and_turn(full_settings: Settings, full_index, tmp_path: Path) -> None:
     f = tmp_path / "mini.jsonl"
     f.write_text(
         json.dumps({"id": "Q1", "question": "苏畅卡", "gold": [11], "kind": "short", "must_contain": []})

@@ -69,9 +69,7 @@ def test_failed_build_leaves_the_working_index_untouched(mini_settings: Settings
     assert load_index(mini_settings, embeddings).manifest.n_measures == 3
 
 
-def test_rebuild_swaps_atomically_and_collects_the_old_generation(
-    mini_settings: Settings, embeddings
-) -> None:
+def test_rebuild_swaps_atomically_and_collects_the_old_generation(mini_settings: Settings, embeddings) -> None:
     first = build_index(mini_settings, embeddings)
     second = build_index(mini_settings, embeddings)
     assert first != second

@@ -62,9 +62,7 @@ def _write(tmp_path: Path, text: str, name: str = "bad.txt") -> Path:
 
 
 def test_missing_units_names_file_and_line(tmp_path: Path) -> None:
-    text = MINI.read_text(encoding="utf-8").replace(
-        "(责任单位:就业处、职介中心,各设区市人力资源社会保障局)", ""
-    )
+    text = MINI.read_text(encoding="utf-8").replace("(责任单位:就业处、职介中心,各设区市人力资源社会保障局)", "")
     p = _write(tmp_path, text)
     with pytest.raises(MalformedNotice) as err:
         parse_notice(p)

@@ -21,9 +21,7 @@ def retriever(full_index, embeddings) -> PolicyRetriever:
         ("农村电商圆区能奖多少钱", 16),
     ],
 )
-def test_everyday_questions_find_their_measure(
-    retriever: PolicyRetriever, question: str, measure: int
-) -> None:
+def test_everyday_questions_find_their_measure(retriever: PolicyRetriever, question: str, measure: int) -> None:
     result = retriever.search(question)
     assert result.in_scope, result.reason
     assert result.top is not None and result.top.measure.number == measure
@@ -68,9 +66,7 @@ def test_a_follow_up_stays_on_topic_but_a_new_topic_wins(retriever: PolicyRetrie
     ctx = retriever.query_vector(prev)
     first = retriever.search(prev).top
     assert first is not None and first.measure.number == 3
-    follow = retriever.search(
-        "每年选多少人？", context=prev, context_vector=ctx, prior={first.measure.id: 1.0}
-    )
+    follow = retriever.search("每年选多少人？", context=prev, context_vector=ctx, prior={first.measure.id: 1.0})
     assert follow.in_scope and follow.top is not None and follow.top.measure.number == 3
     switch = retriever.search(
         "农村电商园区有什么奖励？", context=prev, context_vector=ctx, prior={first.measure.id: 1.0}

@@ -1,0 +1,274 @@
+"""The answering service: what every channel (HTTP API, WeChat) calls.
+
+It owns the long-lived pieces - the :class:`PolicyBot` (swapped atomically on reindex), the session store,
+the rate limiter and the feedback store - and returns typed values. ``bot/api.py`` only maps HTTP onto
+these calls; errors are :mod:`bot.errors` types, translated at the edge.
+
+Example::
+
+    >>> svc = ChatService(settings); svc.load()          # in the app's lifespan
+    >>> a = svc.ask("稳岗返还找谁", session_id=None, city="苏州", client="127.0.0.1")
+    >>> svc.feedback(a.message_id, helpful=True, comment=None)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from bot.answer import Answer, PolicyBot
+from bot.config import Settings
+from bot.embeddings import VectorEmbeddings, make_embeddings
+from bot.errors import InvalidQuestion, NotFound, PolicyBotError
+from bot.index import build_index, ensure_index, load_index
+from bot.ingest import Measure
+from bot.sessions import MemorySessionStore, RateLimiter, SessionStore
+from bot.store import FeedbackStore, StorageUnavailable
+
+log = logging.getLogger("policybot.service")
+
+
+class NotReady(PolicyBotError):
+    code = "not_ready"
+    status = 503
+
+
+class UnknownCity(InvalidQuestion):
+    code = "unknown_city"
+
+
+# --- browse models ----------------------------------------------------------------------------------
+class DocumentInfo(BaseModel):
+    doc: str
+    title: str
+    name: str
+    issuer: str
+    date: str
+    measures: int
+
+
+class MeasureInfo(BaseModel):
+    doc: str
+    measure: int
+    label: str
+    section: str
+    text: str
+    sentences: list[str]
+    units: list[str]
+    units_text: str
+
+
+class SectionInfo(BaseModel):
+    doc: str
+    heading: str
+    measures: list[MeasureInfo]
+
+
+class OfficeInfo(BaseModel):
+    name: str
+    full_name: str | None
+    full_name_unconfirmed: str | None
+    kind: str | None
+    handles: str | None
+    measures: list[int]
+
+
+class CityInfo(BaseModel):
+    name: str
+    bureau: str
+
+
+class IndexStatus(BaseModel):
+    ready: bool
+    version: str | None
+    model_id: str | None
+    built_at: str | None
+    measures: int
+    reindex: str  # idle | running | failed
+    last_error: str | None
+
+
+@dataclass
+class _Reindex:
+    state: str = "idle"
+    last_error: str | None = None
+
+
+class ChatService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bot: PolicyBot | None = None,
+        sessions: SessionStore | None = None,
+        store: FeedbackStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self._bot = bot
+        self._embeddings: VectorEmbeddings | None = bot.embeddings if bot else None
+        self.sessions = sessions or MemorySessionStore(
+            settings.session_ttl_seconds, settings.max_sessions, settings.session_max_turns
+        )
+        self.store = store or FeedbackStore(settings.db_path)
+        self.limiter = RateLimiter(settings.rate_limit_session, settings.rate_limit_client)
+        self._reindex = _Reindex()
+        self._reindex_lock = threading.Lock()
+        self.load_error: str | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Load (and if needed build) the index. Heavy: runs once, in the lifespan's background thread."""
+        try:
+            emb = self._embeddings or make_embeddings(self.settings)
+            self._embeddings = emb
+            self._bot = PolicyBot.with_index(self.settings, ensure_index(self.settings, emb), emb)
+            self.load_error = None
+        except Exception as exc:  # reported by /readyz; the process stays up
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            log.exception("index load failed")
+
+    @property
+    def ready(self) -> bool:
+        return self._bot is not None
+
+    @property
+    def bot(self) -> PolicyBot:
+        if self._bot is None:
+            raise NotReady("服务正在启动，请稍后再试", detail=self.load_error or "index loading")
+        return self._bot
+
+    def readiness(self) -> tuple[bool, str]:
+        if self._bot is not None:
+            return True, f"index {self._bot.index.version} loaded"
+        return False, self.load_error or "index loading"
+
+    # --- answering --------------------------------------------------------------------------------
+    def ask(
+        self, question: str, *, session_id: str | None, city: str | None, client: str, user: str | None = None
+    ) -> Answer:
+        bot = self.bot
+        if city is not None and city.strip() and bot.directory.canonical_city(city) is None:
+            raise UnknownCity("暂不支持该城市，请选择江苏省13个设区市之一", detail=city[:40])
+        self.limiter.check(user or client, session_id)
+        session = self.sessions.get(session_id, user)
+        turn = bot.ask(question, session=session, city=city or None)
+        self.sessions.put(turn.session, user)
+        a = turn.answer
+        try:
+            self.store.log_message(
+                a.message_id,
+                a.session_id,
+                question,
+                a.answer,
+                a.in_scope,
+                turn.session.last_measure if a.in_scope else None,
+                a.reason,
+                user,
+            )
+        except StorageUnavailable as exc:
+            # answering never depends on the log; feedback on this message will 404
+            log.warning("message log unavailable: %s", exc.detail)
+        return a
+
+    def feedback(self, message_id: str, helpful: bool, comment: str | None, user: str | None = None) -> int:
+        return self.store.add_feedback(message_id, helpful, comment, user)
+
+    # --- browsing ---------------------------------------------------------------------------------
+    def documents(self) -> list[DocumentInfo]:
+        return [
+            DocumentInfo(doc=d.slug, title=d.title, name=d.name, issuer=d.issuer, date=d.date, measures=len(d.measures))
+            for d in self.bot.index.documents
+        ]
+
+    def measures(self) -> list[SectionInfo]:
+        out: list[SectionInfo] = []
+        for d in self.bot.index.documents:
+            for m in d.measures:
+                if not out or out[-1].doc != d.slug or out[-1].heading != m.section:
+                    out.append(SectionInfo(doc=d.slug, heading=m.section, measures=[]))
+                out[-1].measures.append(_measure_info(m))
+        return out
+
+    def measure(self, doc: str, number: int) -> MeasureInfo:
+        mid = f"{doc}#{number}"
+        if mid not in self.bot.index.measure_row:
+            raise NotFound("没有找到这条措施", detail=mid)
+        return _measure_info(self.bot.index.measure(mid))
+
+    def offices(self) -> list[OfficeInfo]:
+        bot = self.bot
+        used: dict[str, list[int]] = {}
+        for m in bot.index.measures:
+            for u in m.units:
+                used.setdefault(u, []).append(m.number)
+        out = []
+        for name, measures in used.items():
+            o = bot.directory.lookup(name)
+            out.append(
+                OfficeInfo(
+                    name=name,
+                    full_name=o.confirmed_full_name,
+                    full_name_unconfirmed=o.full_name if o.full_name and not o.confirmed_full_name else None,
+                    kind=o.kind,
+                    handles=o.handles,
+                    measures=measures,
+                )
+            )
+        return out
+
+    def cities(self) -> list[CityInfo]:
+        return [CityInfo(name=c.name, bureau=c.bureau) for c in self.bot.directory.cities]
+
+    # --- administration ---------------------------------------------------------------------------
+    def status(self) -> IndexStatus:
+        bot = self._bot
+        m = bot.index.manifest if bot else None
+        return IndexStatus(
+            ready=bot is not None,
+            version=bot.index.version if bot else None,
+            model_id=m.model_id if m else None,
+            built_at=m.built_at if m else None,
+            measures=len(bot.index.measures) if bot else 0,
+            reindex=self._reindex.state,
+            last_error=self._reindex.last_error,
+        )
+
+    def start_reindex(self) -> bool:
+        """Rebuild in a background thread and swap the bot when done. False if one is already running."""
+        with self._reindex_lock:
+            if self._reindex.state == "running":
+                return False
+            self._reindex.state = "running"
+        threading.Thread(target=self._run_reindex, name="reindex", daemon=True).start()
+        return True
+
+    def _run_reindex(self) -> None:
+        started = time.perf_counter()
+        try:
+            emb = self._embeddings or make_embeddings(self.settings)
+            self._embeddings = emb
+            build_index(self.settings, emb)
+            # answers keep using the old bot until this single reference assignment
+            self._bot = PolicyBot.with_index(self.settings, load_index(self.settings, emb), emb)
+            self._reindex = _Reindex("idle", None)
+            log.info("reindex done in %.1fs", time.perf_counter() - started)
+        except Exception as exc:
+            self._reindex = _Reindex("failed", f"{type(exc).__name__}: {exc}")
+            log.exception("reindex failed")
+
+
+def _measure_info(m: Measure) -> MeasureInfo:
+    return MeasureInfo(
+        doc=m.doc,
+        measure=m.number,
+        label=m.label,
+        section=m.section,
+        text=m.text,
+        sentences=list(m.sentences),
+        units=list(m.units),
+        units_text=m.units_text,
+    )
