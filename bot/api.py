@@ -135,7 +135,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: ("not_found", "没有这个地址"), 405: ("method_not_allowed", "不支持这种请求方法")}
+    codes = {
+        400: ("invalid_json", "请求不是合法的 JSON"),
+        404: ("not_found", "没有这个地址"),
+        405: ("method_not_allowed", "不支持这种请求方法"),
+    }
     code, message = codes.get(exc.status_code, ("http_error", "请求无法处理"))
     return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
 
