@@ -37,6 +37,7 @@ from bot.service import (
     SectionInfo,
 )
 from bot.sessions import RateLimited
+from bot.wechat_routes import CurrentUser, install_wechat
 
 log = logging.getLogger("policybot.api")
 
@@ -242,6 +243,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
             threading.Thread(target=svc.load, name="load-index", daemon=True).start()
         yield
         svc.store.close()
+        app.state.wechat.close()
 
     app = FastAPI(
         title="江苏人社政策问答 API",
@@ -255,6 +257,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    install_wechat(app, settings, svc)  # /v1/auth/wechat, /wechat/mp, app.state.wechat
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -283,8 +286,10 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         return request.client.host if request.client else "unknown"
 
     @app.post("/v1/ask", response_model=Answer, responses=ERRORS, tags=["问答"], summary="提问（一次性返回）")
-    def ask(body: AskRequest, request: Request, service: Svc) -> Answer:
-        return service.ask(body.question, session_id=body.session_id, city=body.city, client=client_of(request))
+    def ask(body: AskRequest, request: Request, service: Svc, user: CurrentUser) -> Answer:
+        return service.ask(
+            body.question, session_id=body.session_id, city=body.city, client=client_of(request), user=user
+        )
 
     @app.post(
         "/v1/ask/stream",
@@ -293,8 +298,10 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         summary="提问（SSE 流式返回）",
         response_class=StreamingResponse,
     )
-    def ask_stream(body: AskRequest, request: Request, service: Svc) -> StreamingResponse:
-        answer = service.ask(body.question, session_id=body.session_id, city=body.city, client=client_of(request))
+    def ask_stream(body: AskRequest, request: Request, service: Svc, user: CurrentUser) -> StreamingResponse:
+        answer = service.ask(
+            body.question, session_id=body.session_id, city=body.city, client=client_of(request), user=user
+        )
         return StreamingResponse(
             stream_frames(answer),
             media_type="text/event-stream",
@@ -309,8 +316,8 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         tags=["反馈"],
         summary="对回答评价：有帮助 / 没帮助",
     )
-    def feedback(body: FeedbackRequest, service: Svc) -> FeedbackResponse:
-        return FeedbackResponse(id=service.feedback(body.message_id, body.helpful, body.comment))
+    def feedback(body: FeedbackRequest, service: Svc, user: CurrentUser) -> FeedbackResponse:
+        return FeedbackResponse(id=service.feedback(body.message_id, body.helpful, body.comment, user))
 
     @app.get("/v1/documents", response_model=list[DocumentInfo], tags=["浏览"], summary="收录的政策文件")
     def documents(service: Svc) -> list[DocumentInfo]:

@@ -61,6 +61,33 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(None, description="Bearer token for /v1/admin; unset = disabled.")
     trust_proxy_headers: bool = Field(False, description="Take the client address from X-Forwarded-For.")
 
+    # --- WeChat (issue 5): mini-program login, content security, Official Account channel ---------
+    wechat_api_base: str = Field("https://api.weixin.qq.com", description="WeChat API origin (tests: a fake).")
+    wechat_timeout_seconds: float = Field(5.0, gt=0, description="Per request to WeChat's API.")
+    # mini-program (小程序): login via jscode2session, msgSecCheck; both unset = anonymous service
+    wechat_appid: str = Field("", description="Mini-program AppID.")
+    wechat_secret: SecretStr | None = Field(None, description="Mini-program AppSecret.")
+    auth_token_secret: SecretStr | None = Field(
+        None, description="Signs our login tokens (HS256); unset = derived from wechat_secret."
+    )
+    auth_token_ttl_seconds: int = Field(7200, ge=60, description="Lifetime of a login token.")
+    auth_allow_anonymous: bool = Field(
+        False, description="With login configured, still answer requests without a token (e.g. H5 in browsers)."
+    )
+    # content security: auto = WeChat msgSecCheck when the mini-program is configured, else the local filter
+    moderation: Literal["auto", "wechat", "local", "off"] = "auto"
+    moderation_block_review: bool = Field(False, description="Also refuse what msgSecCheck marks 'review'.")
+    moderation_timeout_seconds: float = Field(2.0, gt=0, description="msgSecCheck call; on failure: local filter.")
+    sensitive_words_file: Path | None = Field(None, description="Local filter; default <index_dir>/sensitive_words.txt")
+    # Official Account (公众号) message push at /wechat/mp; mp_token unset = channel disabled (404)
+    mp_token: SecretStr | None = Field(None, description="Token configured in the Official Account console.")
+    mp_encoding_aes_key: SecretStr | None = Field(None, description="43 chars; set for safe (encrypted) mode.")
+    mp_appid: str = Field("", description="Official Account AppID (safe mode, customer-service push).")
+    mp_secret: SecretStr | None = Field(None, description="Official Account AppSecret (customer-service push).")
+    mp_reply_deadline_seconds: float = Field(4.5, gt=0, description="Then reply 'success' and push the answer.")
+    mp_reply_max_bytes: int = Field(2048, ge=200, le=2048, description="Passive reply text limit (UTF-8 bytes).")
+    mp_dedup_seconds: int = Field(300, ge=20, description="How long a MsgId is remembered (WeChat retries 3x).")
+
     @property
     def sources_path(self) -> Path:
         return self.sources_dir or self.index_dir / "sources"
@@ -80,6 +107,10 @@ class Settings(BaseSettings):
     @property
     def userdict_path(self) -> Path:
         return self.index_dir / "userdict.txt"
+
+    @property
+    def sensitive_words_path(self) -> Path:
+        return self.sensitive_words_file or self.index_dir / "sensitive_words.txt"
 
 
 @lru_cache(maxsize=1)

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from bot.answer import Answer, PolicyBot
+from bot.answer import Answer, PolicyBot, Session
+from bot.auth import user_tag
 from bot.config import Settings
 from bot.embeddings import VectorEmbeddings, make_embeddings
 from bot.errors import InvalidQuestion, NotFound, PolicyBotError
 from bot.index import build_index, ensure_index, load_index
 from bot.ingest import Measure
+from bot.moderation import BLOCKED_REASON, Channel, Moderator
 from bot.sessions import MemorySessionStore, RateLimiter, SessionStore
 from bot.store import FeedbackStore, StorageUnavailable
 
@@ -106,6 +108,7 @@ class ChatService:
         bot: PolicyBot | None = None,
         sessions: SessionStore | None = None,
         store: FeedbackStore | None = None,
+        moderator: Moderator | None = None,
     ) -> None:
         self.settings = settings
         self._bot = bot
@@ -115,6 +118,7 @@ class ChatService:
         )
         self.store = store or FeedbackStore(settings.db_path)
         self.limiter = RateLimiter(settings.rate_limit_session, settings.rate_limit_client)
+        self.moderator = moderator or Moderator.from_settings(settings)
         self._reindex = _Reindex()
         self._reindex_lock = threading.Lock()
         self.load_error: str | None = None
@@ -148,16 +152,33 @@ class ChatService:
 
     # --- answering --------------------------------------------------------------------------------
     def ask(
-        self, question: str, *, session_id: str | None, city: str | None, client: str, user: str | None = None
+        self,
+        question: str,
+        *,
+        session_id: str | None,
+        city: str | None,
+        client: str,
+        user: str | None = None,
+        channel: Channel = "api",
     ) -> Answer:
         bot = self.bot
         if city is not None and city.strip() and bot.directory.canonical_city(city) is None:
             raise UnknownCity("暂不支持该城市，请选择江苏省13个设区市之一", detail=city[:40])
         self.limiter.check(user or client, session_id)
         session = self.sessions.get(session_id, user)
-        turn = bot.ask(question, session=session, city=city or None)
-        self.sessions.put(turn.session, user)
-        a = turn.answer
+        # content security (bot/moderation.py): the question before answering, the answer before returning
+        if self.moderator.check(bot.validate(question), stage="question", user=user, channel=channel).blocked:
+            session = session or Session()
+            self.sessions.put(session, user)
+            a = self.moderator.refusal(bot, session, "question")
+        else:
+            turn = bot.ask(question, session=session, city=city or None)
+            self.sessions.put(turn.session, user)
+            session, a = turn.session, turn.answer
+            if self.moderator.check(a.answer, stage="answer", user=user, channel=channel).blocked:
+                a = self.moderator.refusal(bot, session, "answer")
+        if a.reason == BLOCKED_REASON:
+            log.warning("content blocked: message %s, user %s", a.message_id, user_tag(user))
         try:
             self.store.log_message(
                 a.message_id,
@@ -165,7 +186,7 @@ class ChatService:
                 question,
                 a.answer,
                 a.in_scope,
-                turn.session.last_measure if a.in_scope else None,
+                session.last_measure if a.in_scope else None,
                 a.reason,
                 user,
             )

@@ -1,0 +1,319 @@
+"""Official Account (公众号) message channel: URL check, passive replies, retries, safe mode, late answers.
+
+WeChat posts each message as XML and waits 5 seconds, then retries up to 3 times. This channel:
+
+* checks the signature of every request (403 otherwise) and, in safe mode, the ``msg_signature`` and AppID;
+* parses XML with defusedxml (no DTD, no entities: a billion-laughs body is a 400 at once);
+* answers text messages through :meth:`ChatService.ask` (user = the sender's openid, one session per openid,
+  local content filter) with a passive text reply of at most 2048 bytes: the measure, a short quote, the
+  offices, where to go and a link to the measure on the web page;
+* answers other messages and the ``subscribe`` event with a short help text, other events with ``success``;
+* deduplicates on ``MsgId`` (or sender + CreateTime): a retry gets the same reply, and the question is
+  answered once;
+* replies ``success`` when the answer is not ready within ``mp_reply_deadline_seconds`` and pushes it later
+  through the customer-service message API.
+
+Example::
+
+    >>> oa = OfficialAccount(settings, service)
+    >>> oa.handle(xml_bytes, signature=…, timestamp=…, nonce=…).body      # '<xml><ToUserName>…'
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import threading
+import time
+import tomllib
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+
+from cachetools import TTLCache
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from bot.answer import Answer
+from bot.auth import user_tag
+from bot.config import Settings
+from bot.errors import PolicyBotError
+from bot.service import ChatService
+from bot.wechat import WeChatClient, WeChatNotConfigured
+from bot.wechat_crypto import MessageCrypto, MessageInvalid, check_signature
+
+log = logging.getLogger("policybot.wechat.mp")
+
+SUCCESS = "success"
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+# --- messages ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InboundMessage:
+    to_user: str
+    from_user: str
+    create_time: int
+    msg_type: str
+    content: str = ""
+    msg_id: str = ""
+    event: str = ""
+
+    @property
+    def dedup_key(self) -> str:
+        return self.msg_id or f"{self.from_user}:{self.create_time}"
+
+    @classmethod
+    def from_xml(cls, root: Element) -> InboundMessage:
+        def text(tag: str) -> str:
+            return (root.findtext(tag) or "").strip()
+
+        to_user, from_user, msg_type = text("ToUserName"), text("FromUserName"), text("MsgType").lower()
+        if not to_user or not from_user or not msg_type:
+            raise MessageInvalid("消息格式不正确", detail="ToUserName/FromUserName/MsgType missing")
+        try:
+            created = int(text("CreateTime") or 0)
+        except ValueError:
+            created = 0
+        return cls(
+            to_user=to_user,
+            from_user=from_user,
+            create_time=created,
+            msg_type=msg_type,
+            content=root.findtext("Content") or "",
+            msg_id=text("MsgId"),
+            event=text("Event").lower(),
+        )
+
+
+@dataclass(frozen=True)
+class MpReply:
+    body: str
+    media_type: str = "text/plain"
+
+
+def parse_xml(data: bytes | str) -> Element:
+    """Parse one WeChat XML document safely; anything else (DTD, entities, malformed) is a 400."""
+    try:
+        root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (DefusedXmlException, ParseError, ValueError) as exc:
+        raise MessageInvalid("消息格式不正确", detail=type(exc).__name__) from exc
+    if root.tag != "xml":
+        raise MessageInvalid("消息格式不正确", detail=f"root {root.tag!r}")
+    return root
+
+
+def cdata(text: str) -> str:
+    text = _XML_ILLEGAL.sub("", text)
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def text_reply_xml(to_user: str, from_user: str, content: str, now: int | None = None) -> str:
+    created = int(now if now is not None else time.time())
+    return (
+        f"<xml><ToUserName>{cdata(to_user)}</ToUserName><FromUserName>{cdata(from_user)}</FromUserName>"
+        f"<CreateTime>{created}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content>{cdata(content)}</Content></xml>"
+    )
+
+
+def encrypted_reply_xml(encrypt: str, msg_signature: str, timestamp: str, nonce: str) -> str:
+    return (
+        f"<xml><Encrypt>{cdata(encrypt)}</Encrypt><MsgSignature>{cdata(msg_signature)}</MsgSignature>"
+        f"<TimeStamp>{timestamp}</TimeStamp><Nonce>{cdata(nonce)}</Nonce></xml>"
+    )
+
+
+# --- reply text ------------------------------------------------------------------------------------------
+def fit_bytes(text: str, limit: int, ellipsis: str = "…") -> str:
+    """``text`` cut at a character boundary so its UTF-8 form is at most ``limit`` bytes."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    room = max(limit - len(ellipsis.encode("utf-8")), 0)
+    return raw[:room].decode("utf-8", errors="ignore") + ellipsis
+
+
+def measure_url(base_url: str, doc: str, measure: int) -> str:
+    return f"{base_url.rstrip('/')}/measures.html#{doc}-{measure}" if base_url else ""
+
+
+def format_reply(
+    answer: Answer, templates: dict[str, str], *, base_url: str, max_bytes: int, hotline_name: str = ""
+) -> str:
+    """The passive-reply text of an answer, at most ``max_bytes``: the quote is what gets shortened."""
+    ell = templates["ellipsis"]
+    if not answer.in_scope or not answer.citations:
+        return fit_bytes(answer.answer, max_bytes, ell)
+    c = answer.citations[0]
+    units = "、".join(f"{o.name}（{o.full_name}）" if o.full_name else o.name for o in answer.offices)
+    head = [templates["measure"].format(doc_name=c.doc_title, label=c.label, section=c.title)]
+    tail = [templates["offices"].format(units=units)] if units else []
+    if answer.bureau:
+        tail.append(templates["bureau"].format(bureau=answer.bureau, hotline=answer.hotline, hotline_name=hotline_name))
+    else:
+        tail.append(templates["no_bureau"].format(hotline=answer.hotline, hotline_name=hotline_name))
+    url = measure_url(base_url, c.doc, c.measure)
+    if url:
+        tail.append(templates["link"].format(url=url))
+    sep = templates["separator"]
+    fixed = sep.join([*head, templates["quote"].format(quote=""), *tail])
+    room = max_bytes - len(fixed.encode("utf-8"))
+    quote = fit_bytes(c.quote, room, ell) if room > len(ell.encode("utf-8")) * 4 else ""
+    lines = [*head, templates["quote"].format(quote=quote), *tail] if quote else [*head, *tail]
+    return fit_bytes(sep.join(lines), max_bytes, ell)
+
+
+# --- the channel ---------------------------------------------------------------------------------------
+@dataclass
+class _Pending:
+    future: Future[str]
+    deferred: bool = False  # the request returned 'success': the answer goes by customer-service push
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class OfficialAccount:
+    """The Official Account endpoint's logic; :mod:`bot.wechat_routes` maps HTTP onto it."""
+
+    def __init__(self, settings: Settings, service: ChatService, client: WeChatClient | None = None) -> None:
+        if settings.mp_token is None or not settings.mp_token.get_secret_value():
+            raise WeChatNotConfigured("未启用公众号消息接口")
+        self.token = settings.mp_token.get_secret_value()
+        self.service = service
+        self.crypto = (
+            MessageCrypto(self.token, settings.mp_encoding_aes_key.get_secret_value(), settings.mp_appid)
+            if settings.mp_encoding_aes_key is not None and settings.mp_encoding_aes_key.get_secret_value()
+            else None
+        )
+        if client is None and settings.mp_appid and settings.mp_secret:
+            client = WeChatClient.for_official_account(settings)
+        self.client = client
+        self.deadline = settings.mp_reply_deadline_seconds
+        self.max_bytes = settings.mp_reply_max_bytes
+        self.base_url = settings.public_base_url
+        raw = load_mp_texts(settings.prompts_dir / "wechat.toml")
+        self.texts: dict[str, str] = {k: v for k, v in raw.items() if isinstance(v, str)}
+        self.reply_templates: dict[str, str] = dict(raw["reply"])
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mp-answer")
+        self._lock = threading.Lock()
+        self._recent: TTLCache[str, _Pending] = TTLCache(maxsize=10_000, ttl=settings.mp_dedup_seconds)
+        self._sessions: TTLCache[str, str] = TTLCache(maxsize=settings.max_sessions, ttl=settings.session_ttl_seconds)
+
+    # --- URL check ---------------------------------------------------------------------------------
+    def verify_url(self, signature: str, timestamp: str, nonce: str, echostr: str) -> str:
+        check_signature(signature, self.token, timestamp, nonce)
+        return echostr
+
+    # --- messages ------------------------------------------------------------------------------------
+    def handle(
+        self,
+        body: bytes,
+        *,
+        signature: str,
+        timestamp: str,
+        nonce: str,
+        encrypt_type: str = "",
+        msg_signature: str = "",
+    ) -> MpReply:
+        check_signature(signature, self.token, timestamp, nonce)
+        root = parse_xml(body)
+        encrypted = encrypt_type.lower() == "aes"
+        if encrypted:
+            if self.crypto is None:
+                raise MessageInvalid("未配置消息加解密密钥", detail="encrypt_type=aes without EncodingAESKey")
+            encrypt = root.findtext("Encrypt") or ""
+            check_signature(msg_signature, self.token, timestamp, nonce, encrypt)
+            root = parse_xml(self.crypto.decrypt(encrypt).encode("utf-8"))
+        msg = InboundMessage.from_xml(root)
+        text = self._respond(msg)
+        if text is None:
+            return MpReply(SUCCESS)
+        xml = text_reply_xml(msg.from_user, msg.to_user, text)
+        if encrypted and self.crypto is not None:
+            ts, reply_nonce = str(int(time.time())), str(secrets.randbelow(10**10))
+            encrypt = self.crypto.encrypt(xml)
+            xml = encrypted_reply_xml(encrypt, self.crypto.sign(ts, reply_nonce, encrypt), ts, reply_nonce)
+        return MpReply(xml, "application/xml")
+
+    def _respond(self, msg: InboundMessage) -> str | None:
+        """The reply text, or None for ``success`` (no reply now)."""
+        if msg.msg_type == "event":
+            return self.texts["welcome"] if msg.event == "subscribe" else None
+        if msg.msg_type != "text" or not msg.content.strip():
+            return self.texts["help"]
+        with self._lock:
+            pending = self._recent.get(msg.dedup_key)
+            if pending is None:
+                pending = _Pending(self._executor.submit(self._answer, msg))
+                self._recent[msg.dedup_key] = pending
+        try:
+            text = pending.future.result(timeout=self.deadline)
+        except FutureTimeout:
+            with pending.lock:
+                if not pending.deferred:
+                    pending.deferred = True
+                    log.info("mp answer for %s late (> %.1fs): will push", user_tag(msg.from_user), self.deadline)
+                    pending.future.add_done_callback(lambda f: self._push(msg.from_user, f))
+            return None
+        with pending.lock:
+            return None if pending.deferred else text
+
+    def _answer(self, msg: InboundMessage) -> str:
+        openid = msg.from_user
+        with self._lock:
+            session_id = self._sessions.get(openid)
+        try:
+            answer = self.service.ask(
+                msg.content.strip(),
+                session_id=session_id,
+                city=None,
+                client="wechat-mp",
+                user=openid,
+                channel="official_account",
+            )
+        except PolicyBotError as exc:
+            return exc.message
+        except Exception:
+            log.exception("mp answer failed for %s", user_tag(openid))
+            return self.texts["error"]
+        with self._lock:
+            self._sessions[openid] = answer.session_id
+        return format_reply(
+            answer,
+            self.reply_templates,
+            base_url=self.base_url,
+            max_bytes=self.max_bytes,
+            hotline_name=self.service.bot.directory.hotline.name,
+        )
+
+    def _push(self, openid: str, done: Future[str]) -> None:
+        """Deliver a late answer through the customer-service message API (runs once per message)."""
+        if done.cancelled():
+            return
+        text = done.result() if done.exception() is None else self.texts["error"]
+        if self.client is None:
+            log.warning("mp answer for %s dropped: no AppID/secret for customer-service push", user_tag(openid))
+            return
+        try:
+            self.client.send_text(openid, text)
+            log.info("mp answer pushed to %s", user_tag(openid))
+        except PolicyBotError as exc:
+            log.warning("mp push to %s failed: %s %s", user_tag(openid), exc.code, exc.detail)
+        except Exception:
+            log.exception("mp push to %s failed", user_tag(openid))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.client is not None:
+            self.client.close()
+
+
+def load_mp_texts(path: Path) -> dict[str, Any]:
+    """The ``[mp]`` table of ``prompts/wechat.toml`` (with its ``reply`` sub-table)."""
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    mp: dict[str, Any] = raw["mp"]
+    return mp
