@@ -98,25 +98,25 @@ class WeChatAuth:
         self.enabled = bool(settings.wechat_appid and settings.wechat_secret)
         self.allow_anonymous = settings.auth_allow_anonymous
         self._client = client
-        self._signer: TokenSigner | None = None
+        self.signer: TokenSigner | None = None
         if self.enabled:
             assert settings.wechat_secret is not None
             secret = settings.auth_token_secret or settings.wechat_secret
-            self._signer = TokenSigner(
+            self.signer = TokenSigner(
                 secret.get_secret_value().encode("utf-8"), settings.wechat_appid, settings.auth_token_ttl_seconds
             )
             self._client = client or WeChatClient.for_miniprogram(settings)
 
     def login(self, code: str) -> LoginToken:
-        if self._signer is None or self._client is None:
+        if self.signer is None or self._client is None:
             raise WeChatNotConfigured("未启用微信登录")
         who = self._client.code2session(code)
         log.info("wechat login ok for user %s", user_tag(who.openid))
-        return self._signer.issue(who.openid)
+        return self.signer.issue(who.openid)
 
     def user(self, authorization: str | None) -> str | None:
         """The openid a request is attributed to; None = anonymous (allowed only when login is off/optional)."""
-        if self._signer is None:
+        if self.signer is None:
             return None  # anonymous service: tokens are neither required nor read
         scheme, _, token = (authorization or "").strip().partition(" ")
         if not authorization or not authorization.strip():
@@ -125,7 +125,7 @@ class WeChatAuth:
             raise LoginRequired("请先登录")
         if scheme.lower() != "bearer" or not token.strip():
             raise InvalidToken("登录凭证无效，请重新登录", detail="not a bearer token")
-        return self._signer.verify(token.strip())
+        return self.signer.verify(token.strip())
 
     def close(self) -> None:
         if self._client is not None:
