@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -301,3 +302,32 @@ def test_wrong_secret_for_tokens_falls_back(full_settings: Settings, fake: FakeW
     mod = Moderator.from_settings(s)
     assert mod.check("赌博网站", stage="question", user="o-x").source == "local"
     assert not mod.check("稳岗返还", stage="question", user="o-x").blocked
+
+
+def test_access_token_shared_by_concurrent_callers_and_renewed_before_expiry(
+    full_settings: Settings, fake: FakeWeChatServer
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    s = wechat_settings(
+        full_settings, Path("/nonexistent"), fake.url, wechat_appid=OA_APPID, wechat_secret=SecretStr(OA_SECRET)
+    )
+    client = WeChatClient.for_miniprogram(s)
+    fake.fake.revoke_tokens()
+    before = fake.fake.token_fetches.get(OA_APPID, 0)
+    with ThreadPoolExecutor(8) as pool:
+        tokens = set(pool.map(lambda _: client.access_token(), range(32)))
+    assert len(tokens) == 1 and fake.fake.token_fetches[OA_APPID] == before + 1
+
+    fake.fake.token_ttl = 2  # WeChat says "expires in 2 s": we renew at half of that, before it lapses
+    try:
+        fake.fake.revoke_tokens()
+        client.invalidate_token(tokens.pop())
+        first = client.access_token()
+        time.sleep(1.2)
+        second = client.access_token()
+    finally:
+        fake.fake.token_ttl = 7200
+    # asked again at 1.2 s: renewed before WeChat's expiry (the stable endpoint may hand back the same token)
+    assert fake.fake.token_fetches[OA_APPID] == before + 3
+    assert first and second
