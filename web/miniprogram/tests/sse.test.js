@@ -1,5 +1,5 @@
 'use strict';
-// Run with: node --test web/miniprogram/tests/
+// Run with: node --test web/miniprogram/tests/*.test.js  (Node 20 also takes the directory)
 // The fixtures are real /v1/ask/stream responses recorded from the service (see record-fixtures.js).
 const test = require('node:test');
 const assert = require('node:assert/strict');
