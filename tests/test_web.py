@@ -360,6 +360,9 @@ def test_rate_limited_waits_for_retry_after_then_retries(page: Page, server: Ser
     expect(card).to_contain_text("请等 2 秒后再试")
     retry = card.get_by_role("button", name="重试")
     expect(retry).to_be_disabled()
+    # scrolled into view above the sticky question box, not under it
+    box, composer = card.bounding_box(), page.locator(".composer").bounding_box()
+    assert box and composer and box["y"] + box["height"] <= composer["y"] + 1
     page.get_by_label("您的问题").fill("再问一次")
     page.get_by_label("您的问题").press("Enter")
     expect(page.locator("#form-status")).to_contain_text("提问太频繁了")

@@ -222,6 +222,9 @@ function describe(err) {
   if (s === 422 || s === 400) {
     return { title: '这个问题没能提交', text: err.serverMessage || '请检查问题内容后再试。', restore: true };
   }
+  if (s === 401 || s === 403) {
+    return { title: '暂时无法提问', text: `${err.serverMessage || '需要登录后才能提问。'}${phone}` };
+  }
   if (s === 503) {
     return { title: '服务正在启动', text: `系统正在准备中，请稍等片刻后点“重试”。${phone}`, retry: true };
   }
@@ -303,6 +306,15 @@ ui.city.addEventListener('change', () => {
   setFormStatus(ui.city.value ? `已选择${ui.city.value}，下一个问题会按${ui.city.value}回答办理地点。` : '未选择城市。');
 });
 ui.restart.addEventListener('click', restart);
+
+// keep scrolled-to messages clear of the sticky question box (its height changes with the textarea)
+const composer = document.querySelector('.composer');
+function syncComposerHeight() {
+  document.documentElement.style.scrollPaddingBottom = `${composer.offsetHeight + 8}px`;
+}
+if (typeof ResizeObserver === 'function') new ResizeObserver(syncComposerHeight).observe(composer);
+else window.addEventListener('resize', syncComposerHeight);
+syncComposerHeight();
 
 updateCounter();
 loadDocuments();
