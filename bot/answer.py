@@ -198,11 +198,13 @@ class PolicyBot:
         session.turns += 1
         q = self.retriever.analyze(text)
         named_city = self.directory.canonical_city(city) if city else None
-        session.city = named_city or self.directory.find_city(q.normalized) or session.city
+        # a city the citizen names in the question wins over the client's picker, which wins over memory
+        session.city = self.directory.find_city(q.normalized) or named_city or session.city
         last = session.last_measure if session.last_measure in self.index.measure_row else None
 
         topic_left = self._topic_tokens(q)
-        if last and session.last_question and not q.out_of_scope_topic and not q.other_region and not topic_left:
+        meta = not topic_left and not q.out_of_scope_topic and not q.other_region and not q.asks_quantity
+        if last and session.last_question and meta:
             # a meta follow-up ("这个找哪个部门", "我在苏州", "具体找哪个处？"): same measure, same evidence
             prev = self.retriever.analyze(session.last_question)
             result = self.retriever.search(prev, vector=self._vector(prev), pin=last)
@@ -353,6 +355,9 @@ class PolicyBot:
             lines = [r["topic"].format(topic=reason.split(":", 1)[1])]
         elif reason.startswith("region:"):
             lines = [r["region"].format(region=reason.split(":", 1)[1])]
+        elif reason.startswith("unstated:") and result.top is not None:
+            m = result.top.measure
+            lines = [r["unstated"].format(label=m.label, section=m.section, kind=reason.split(":", 1)[1])]
         elif reason == "no_content":
             lines = [r["no_content"]]
         else:

@@ -46,6 +46,7 @@ from pydantic import ConfigDict
 from bot.embeddings import VectorEmbeddings
 from bot.index import KnowledgeIndex
 from bot.ingest import Measure
+from bot.text import QuantityKind
 
 FUSION_WEIGHTS = (0.5, 1.0, 0.75)  # (measure cosine, best-sentence cosine, BM25), applied to z-scores
 COVERAGE_WEIGHT = 0.08
@@ -54,8 +55,12 @@ COVERAGE_WEIGHT = 0.08
 # accepted near misses (the topic list catches the common ones) for fewer wrongly refused citizens.
 # Follow-up turns use the lower FOLLOWUP_THRESHOLD because the conversation already set the topic.
 RELEVANCE_THRESHOLD = 0.912
+# English questions meet Chinese text across languages, so their cosines run lower: on the pooled
+# calibration run answerable English questions start at 0.935 and unrelated ones stop at 0.81.
+RELEVANCE_THRESHOLD_LATIN = 0.88
 FOLLOWUP_THRESHOLD = 0.89
 PRIOR_WEIGHT = 1.0  # z-units added to the previous turn's measure when a turn continues a conversation
+REFERS_BACK_FACTOR = 2.0  # ... doubled when the turn points back explicitly (那/这个/它/this)
 CONTEXT_WEIGHT = 0.5  # share of the previous question's fused ranking carried into a follow-up
 RELATED_MARGIN = 1.5  # z-units: other measures this close to the top are "honestly related"
 QUANTITY_CUES = ("多少", "几", "how many", "how much", "数量", "最高", "上限", "人次", "号码", "几号")
@@ -80,6 +85,13 @@ class QueryAnalysis:
     asks_for_office: bool
     refers_back: bool
     asks_quantity: bool
+    quantity: QuantityKind | None = None  # 金额 / 比例 / 期限: an amount the measure must print to answer
+    latin: bool = False  # written in Latin script (English): dense cosines run lower across languages
+
+    @property
+    def followup_shaped(self) -> bool:
+        """Reads as a continuation: refers back, asks for a figure or an office, or says almost nothing."""
+        return self.refers_back or self.asks_quantity or self.asks_for_office or len(self.tokens) <= 3
 
     @property
     def search_text(self) -> str:
@@ -181,6 +193,8 @@ class PolicyRetriever:
             asks_for_office=ta.asks_for_office(norm),
             refers_back=ta.refers_back(norm),
             asks_quantity=any(c in norm for c in QUANTITY_CUES),
+            quantity=ta.quantity_kind(norm),
+            latin=not _CJK_CHAR.search(norm),
         )
 
     def _weight(self, token: str) -> float:
@@ -200,9 +214,14 @@ class PolicyRetriever:
     def coverage(self, q: QueryAnalysis, measure_row: int) -> float:
         """Share of the question's own words (rarity-weighted) that the measure contains, directly or via
         the lexicon."""
+        text = self._measure_texts[measure_row]
+        if q.latin:
+            # English words have no rarity statistics and rarely appear in the notice: what the lexicon
+            # recognised (its Chinese terms) is the evidence, and unrecognised words simply add nothing
+            terms = q.expansions + q.repairs
+            return sum(1 for t in terms if t in text) / len(terms) if terms else 0.0
         if not q.tokens:
             return 0.0
-        text = self._measure_texts[measure_row]
         total = covered = 0.0
         for t in q.tokens:
             w = self._weight(t)
@@ -257,9 +276,10 @@ class PolicyRetriever:
             mixed = np.asarray(vec) + np.asarray(context_vector)
             ctx_sims = self.chunk_similarities(mixed / max(float(np.linalg.norm(mixed)), 1e-12))
         if prior:
+            boost = PRIOR_WEIGHT * (REFERS_BACK_FACTOR if q.refers_back else 1.0)
             for mid, weight in prior.items():
                 if mid in ki.measure_row:
-                    fused[ki.measure_row[mid]] += PRIOR_WEIGHT * weight
+                    fused[ki.measure_row[mid]] += boost * weight
 
         if pin is not None and pin in ki.measure_row:
             fused[ki.measure_row[pin]] = float(fused.max()) + 1.0
@@ -268,7 +288,7 @@ class PolicyRetriever:
         for mi in order:
             cov = self.coverage(q, int(mi))
             dense = float(sentence_cos[mi])
-            if ctx_sims is not None:
+            if ctx_sims is not None and q.followup_shaped:
                 dense = max(dense, float(max(ctx_sims[r] for r in self._sentence_rows[mi])))
             hits.append(
                 MeasureHit(
@@ -282,17 +302,24 @@ class PolicyRetriever:
                 )
             )
         top = hits[0]
-        if pin is not None and top.measure.id == pin:
-            return RetrievalResult(q, tuple(hits), True, "followup")
         if q.other_region:
             return RetrievalResult(q, tuple(hits), False, f"region:{q.other_region}")
         if q.out_of_scope_topic:
             return RetrievalResult(q, tuple(hits), False, f"topic:{q.out_of_scope_topic}")
+        pinned = pin is not None and top.measure.id == pin
         continuing = bool(prior) and top.measure.id in (prior or {})
-        threshold = FOLLOWUP_THRESHOLD if continuing else RELEVANCE_THRESHOLD
-        if top.relevance >= threshold:
-            return RetrievalResult(q, tuple(hits), True, "followup" if continuing else "evidence")
-        return RetrievalResult(q, tuple(hits), False, "low_relevance")
+        if continuing:
+            threshold = FOLLOWUP_THRESHOLD
+        else:
+            threshold = RELEVANCE_THRESHOLD_LATIN if q.latin else RELEVANCE_THRESHOLD
+        if not pinned and top.relevance < threshold:
+            return RetrievalResult(q, tuple(hits), False, "low_relevance")
+        if q.quantity is not None and not q.quantity.answer.search(top.measure.text):
+            # asks for an amount of a kind the measure does not state (e.g. 多少钱 where no 元 figure exists)
+            return RetrievalResult(q, tuple(hits), False, f"unstated:{q.quantity.kind}")
+        if pinned:
+            return RetrievalResult(q, tuple(hits), True, "followup")
+        return RetrievalResult(q, tuple(hits), True, "followup" if continuing else "evidence")
 
     def _fused(self, q: QueryAnalysis, vec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Fused z-scores per measure, plus best-sentence cosines, BM25 scores and chunk similarities."""

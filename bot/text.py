@@ -33,8 +33,39 @@ _QUOTED = re.compile(r"[“\"「『]([0-9A-Za-z+\u4e00-\u9fff]{2,10})[”\"」�
 
 @dataclass(frozen=True)
 class OutOfScopeTopic:
+    """A topic the notices do not cover. A pattern is literal text; ``…`` inside it allows up to six other
+    characters in between (``社保…转`` matches 社保怎么从外省转)."""
+
     topic: str
     patterns: tuple[str, ...]
+
+    def matches(self, text: str) -> bool:
+        return any(_pattern(p).search(text) for p in self.patterns)
+
+
+@dataclass(frozen=True)
+class QuantityKind:
+    """A kind of amount a question can ask for, and what a measure must print to answer it."""
+
+    kind: str
+    cues: tuple[str, ...]
+    answer: re.Pattern[str]
+
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(p: str) -> re.Pattern[str]:
+    if p not in _PATTERNS:
+        _PATTERNS[p] = re.compile(".{0,6}".join(re.escape(part) for part in p.split("…")))
+    return _PATTERNS[p]
+
+
+def _has_cue(text: str, cue: str) -> bool:
+    """Substring match for Chinese cues; whole-word match for Latin-script ones (so "it" is not in "digital")."""
+    if cue.isascii():
+        return re.search(rf"(?<![a-z]){re.escape(cue)}(?![a-z])", text) is not None
+    return cue in text
 
 
 @dataclass(frozen=True)
@@ -50,6 +81,7 @@ class Lexicon:
     office_intent: tuple[str, ...]
     elliptic_starts: tuple[str, ...]
     city_only_max_chars: int
+    quantities: tuple[QuantityKind, ...] = ()
 
     @classmethod
     def load(cls, path: Path) -> Lexicon:
@@ -68,6 +100,10 @@ class Lexicon:
             office_intent=tuple(p.lower() for p in dialogue.get("office_intent", [])),
             elliptic_starts=tuple(p.lower() for p in dialogue.get("elliptic_starts", [])),
             city_only_max_chars=int(dialogue.get("city_only_max_chars", 12)),
+            quantities=tuple(
+                QuantityKind(q["kind"], tuple(c.lower() for c in q["cues"]), re.compile(q["answer"]))
+                for q in raw.get("quantities", {}).get("kinds", [])
+            ),
         )
 
 
@@ -160,7 +196,7 @@ class TextAnalyzer:
         """Notice terms for the everyday (and English) words found in normalised ``text``, in order."""
         out: list[str] = []
         for key, terms in self.lexicon.expansions.items():
-            if key in text:
+            if _has_cue(text, key):
                 out.extend(t for t in terms if t not in out)
         for (_, terms), rx in zip(self._english, self._english_res, strict=True):
             if rx.search(text):
@@ -168,16 +204,17 @@ class TextAnalyzer:
         return out
 
     def out_of_scope_topic(self, text: str) -> str | None:
-        for topic in self.lexicon.out_of_scope:
-            if any(p in text for p in topic.patterns):
-                return topic.topic
-        return None
+        return next((t.topic for t in self.lexicon.out_of_scope if t.matches(text)), None)
 
     def other_region(self, text: str) -> str | None:
-        """A place outside Jiangsu named without Jiangsu also being named."""
+        """A place outside Jiangsu named without Jiangsu or one of its cities also being named."""
         if any(h in text for h in self.lexicon.home_region if len(h) > 1):
             return None
         return next((r for r in self.lexicon.other_regions if r in text), None)
+
+    def quantity_kind(self, text: str) -> QuantityKind | None:
+        """The kind of amount the question asks for (金额, 比例, 期限), if it asks for one of those."""
+        return next((q for q in self.lexicon.quantities if any(_has_cue(text, c) for c in q.cues)), None)
 
     def lexicon_terms(self) -> list[str]:
         """The notice-side terms the lexicon maps to (they join the vocabulary for typo repair)."""
@@ -236,11 +273,11 @@ class TextAnalyzer:
 
     # --- dialogue cues ----------------------------------------------------------------------------
     def asks_for_office(self, text: str) -> bool:
-        return any(p in text for p in self.lexicon.office_intent)
+        return any(_has_cue(text, p) for p in self.lexicon.office_intent)
 
     def refers_back(self, text: str) -> bool:
-        """Anaphora (这个/它/这事…) or an elliptic start (那…/如果…/还有…) pointing at an earlier turn."""
-        if any(a in text for a in self.lexicon.anaphora if len(a) > 1):
+        """Anaphora (这个/它/这事/this…) or an elliptic start (那…/如果…/what about…) pointing at an earlier turn."""
+        if any(_has_cue(text, a) for a in self.lexicon.anaphora if len(a) > 1):
             return True
         if any(text.startswith(a) for a in self.lexicon.anaphora if len(a) == 1):
             return True

@@ -1,0 +1,152 @@
+"""Load and soak benchmarks against a real uvicorn process on loopback (not tests; bounded in time and count).
+
+    make bench-load     # 16 clients x 30 s on /v1/ask, then the same on /healthz, then first-frame latency
+                        # and 100 clients x 60 s mixing ask, stream and feedback
+    make bench-soak     # 5 minutes at moderate load: RSS and open file descriptors at start and end
+
+Options: --clients N --duration S --mixed-clients N --mixed-duration S --soak-seconds S.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.server import uvicorn_server  # noqa: E402
+
+
+def questions() -> list[str]:
+    f = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+    if not f.exists():
+        f = ROOT / "tests" / "data" / "calibration.jsonl"
+    return [json.loads(x)["question"] for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))] if xs else float("nan")
+
+
+def report(name: str, lat: list[float], errors: int, seconds: float) -> None:
+    print(
+        f"{name:<28} {len(lat) / seconds:8.1f} req/s   p50 {pct(lat, 50):7.1f} ms   p95 {pct(lat, 95):7.1f} ms"
+        f"   p99 {pct(lat, 99):7.1f} ms   errors {errors}"
+    )
+
+
+async def run_clients(url: str, clients: int, seconds: float, op: str, qs: list[str]) -> tuple[list[float], int]:
+    lat: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+    message_ids: list[str] = []
+
+    async def one(client: httpx.AsyncClient, k: int) -> None:
+        nonlocal errors
+        rnd = random.Random(k)
+        while time.monotonic() < deadline:
+            kind = op if op != "mixed" else rnd.choice(["ask", "ask", "stream", "feedback"])
+            t = time.perf_counter()
+            try:
+                if kind == "health":
+                    r = await client.get(f"{url}/healthz")
+                elif kind == "ask":
+                    r = await client.post(f"{url}/v1/ask", json={"question": rnd.choice(qs)})
+                    if r.status_code == 200:
+                        message_ids.append(r.json()["message_id"])
+                elif kind == "stream":
+                    async with client.stream("POST", f"{url}/v1/ask/stream", json={"question": rnd.choice(qs)}) as r:
+                        async for _ in r.aiter_raw():
+                            pass
+                else:
+                    mid = rnd.choice(message_ids) if message_ids else "none"
+                    r = await client.post(f"{url}/v1/feedback", json={"message_id": mid, "helpful": True})
+                    if r.status_code == 404 and mid == "none":
+                        continue
+                ok = r.status_code < 300
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                lat.append((time.perf_counter() - t) * 1000)
+            else:
+                errors += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        await asyncio.gather(*(one(client, k) for k in range(clients)))
+    return lat, errors
+
+
+async def first_frame(url: str, qs: list[str], n: int = 40) -> list[float]:
+    out = []
+    async with httpx.AsyncClient(timeout=60) as client:
+        for q in qs[:n]:
+            t = time.perf_counter()
+            async with client.stream("POST", f"{url}/v1/ask/stream", json={"question": q + " "}) as r:
+                async for _ in r.aiter_raw():
+                    out.append((time.perf_counter() - t) * 1000)
+                    break
+    return out
+
+
+def rss_and_fds(pid: int) -> tuple[float, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")) / 1024
+    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--duration", type=float, default=30)
+    ap.add_argument("--mixed-clients", type=int, default=100)
+    ap.add_argument("--mixed-duration", type=float, default=60)
+    ap.add_argument("--soak", action="store_true")
+    ap.add_argument("--soak-seconds", type=float, default=300)
+    args = ap.parse_args()
+    qs = questions()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            "POLICYBOT_DB_PATH": f"{tmp}/load.sqlite3",
+            "POLICYBOT_RATE_LIMIT_CLIENT": "1000000/minute",
+            "POLICYBOT_RATE_LIMIT_SESSION": "1000000/minute",
+            "POLICYBOT_ANSWER_CACHE_SIZE": "0",  # every request embeds: the honest worst case
+        }
+        with uvicorn_server(env, Path(tmp) / "server.log") as server:
+            pid = server.process.pid
+            print(f"server pid {pid} on {server.url}; {os.cpu_count()} cores; cache off")
+            if args.soak:
+                rss0, fd0 = rss_and_fds(pid)
+                lat, err = asyncio.run(run_clients(server.url, 8, args.soak_seconds, "mixed", qs))
+                rss1, fd1 = rss_and_fds(pid)
+                report(f"soak mixed x8 {args.soak_seconds:.0f}s", lat, err, args.soak_seconds)
+                print(
+                    f"RSS {rss0:.1f} MB -> {rss1:.1f} MB ({100 * (rss1 - rss0) / rss0:+.1f}%), open fds {fd0} -> {fd1}"
+                )
+                return
+            lat, err = asyncio.run(run_clients(server.url, args.clients, args.duration, "ask", qs))
+            report(f"/v1/ask x{args.clients}", lat, err, args.duration)
+            hl, herr = asyncio.run(run_clients(server.url, args.clients, min(args.duration, 10), "health", qs))
+            report(f"/healthz x{args.clients}", hl, herr, min(args.duration, 10))
+            ff = asyncio.run(first_frame(server.url, qs))
+            print(f"first stream frame (1 client): p50 {statistics.median(ff):.1f} ms   p95 {pct(ff, 95):.1f} ms")
+            ml, merr = asyncio.run(run_clients(server.url, args.mixed_clients, args.mixed_duration, "mixed", qs))
+            report(f"mixed x{args.mixed_clients}", ml, merr, args.mixed_duration)
+            rss, fds = rss_and_fds(pid)
+            print(f"server RSS {rss:.1f} MB, open fds {fds}")
+
+
+if __name__ == "__main__":
+    main()
