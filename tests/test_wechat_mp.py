@@ -216,11 +216,11 @@ def test_subscribe_and_non_text_messages_get_help(client: TestClient) -> None:
 
 
 def test_official_account_uses_the_local_filter(client: TestClient, fake: FakeWeChatServer) -> None:
-    n = len(fake.fake.sec_checks)
     content = ask(client, "o-oa-risky", "哪里有赌博网站")["Content"]
     assert "无法回答" in content and "12333" in content
     ask(client, "o-oa-risky", QUESTION)
-    assert len(fake.fake.sec_checks) == n  # msgSecCheck is never called for Official Account openids
+    # msgSecCheck is never called for Official Account openids
+    assert not [c for c in fake.fake.sec_checks if c["openid"] == "o-oa-risky"]
 
 
 def test_errors_become_text_replies(full_settings: Settings, tmp_path: Path, fake: FakeWeChatServer, bot: Any) -> None:
@@ -386,7 +386,7 @@ def test_encrypted_message_without_key_is_400(client: TestClient) -> None:
 class SlowService(ChatService):
     """The real service, slowed down: the answer is ready only after the reply deadline."""
 
-    delay = 1.0
+    delay = 2.0
 
     def ask(self, *args: Any, **kwargs: Any) -> Answer:
         time.sleep(self.delay)
@@ -400,7 +400,7 @@ def test_slow_answer_replies_success_then_pushes_once(
     with client_for(s, SlowService(s, bot=bot)) as c:
         started = time.perf_counter()
         r = post(c, inbound("o-oa-slow", msg_id="777"))
-        assert time.perf_counter() - started < 0.9
+        assert time.perf_counter() - started < 1.5
         assert r.status_code == 200 and r.text == "success"
         retry = post(c, inbound("o-oa-slow", msg_id="777"))  # WeChat's retry of the same message
         assert retry.text == "success"
