@@ -36,7 +36,6 @@ from bot.service import (
     OfficeInfo,
     SectionInfo,
 )
-from bot.sessions import RateLimited
 from bot.wechat_routes import CurrentUser, install_wechat
 
 log = logging.getLogger("policybot.api")
@@ -115,7 +114,8 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PolicyBotError)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    retry_after = getattr(exc, "retry_after", None)  # rate limits, not ready yet
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
     if exc.status >= 500:
         log.warning("%s on %s: %s", exc.code, request.url.path, exc.detail)
     return error_response(exc.status, exc.code, exc.message, headers)
@@ -369,7 +369,11 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         ready, detail = service.readiness()
         if ready:
             return JSONResponse(Ready(ready=True, detail=detail).model_dump())
-        return JSONResponse({"code": "not_ready", "message": "服务正在启动，请稍后再试", "detail": detail}, 503)
+        return JSONResponse(
+            {"code": "not_ready", "message": "服务正在启动，请稍后再试", "detail": detail},
+            503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.post(
         "/v1/admin/reindex",

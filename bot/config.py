@@ -72,7 +72,9 @@ class Settings(BaseSettings):
     )
     auth_token_ttl_seconds: int = Field(7200, ge=60, description="Lifetime of a login token.")
     auth_allow_anonymous: bool = Field(
-        False, description="With login configured, still answer requests without a token (e.g. H5 in browsers)."
+        True,
+        description="With login configured, still answer requests without a token (the H5 page in browsers and "
+        "web-view); a token that is sent is always checked. False = login required.",
     )
     # content security: auto = WeChat msgSecCheck when the mini-program is configured, else the local filter
     moderation: Literal["auto", "wechat", "local", "off"] = "auto"

@@ -25,7 +25,7 @@ from bot.auth import user_tag
 from bot.config import Settings
 from bot.embeddings import VectorEmbeddings, make_embeddings
 from bot.errors import InvalidQuestion, NotFound, PolicyBotError
-from bot.index import build_index, ensure_index, load_index
+from bot.index import build_index, ensure_index, load_index, staleness
 from bot.ingest import Measure
 from bot.moderation import BLOCKED_REASON, Channel, Moderator
 from bot.sessions import MemorySessionStore, RateLimiter, SessionStore
@@ -34,9 +34,13 @@ from bot.store import FeedbackStore, StorageUnavailable
 log = logging.getLogger("policybot.service")
 
 
+DISK_CHECK_SECONDS = 5.0
+
+
 class NotReady(PolicyBotError):
     code = "not_ready"
     status = 503
+    retry_after = 5
 
 
 class UnknownCity(InvalidQuestion):
@@ -121,6 +125,8 @@ class ChatService:
         self.moderator = moderator or Moderator.from_settings(settings)
         self._reindex = _Reindex()
         self._reindex_lock = threading.Lock()
+        self._disk_checked_at = float("-inf")
+        self._disk_problem: str | None = None
         self.load_error: str | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -146,9 +152,27 @@ class ChatService:
         return self._bot
 
     def readiness(self) -> tuple[bool, str]:
-        if self._bot is not None:
+        """Ready when an index is loaded and the one on disk is sound.
+
+        The index on disk is what the next start (or another worker) loads, so it is checked too - at most
+        every ``DISK_CHECK_SECONDS``, cheaply (manifest and source hashes). A missing or corrupt index is
+        "not ready" and is rebuilt from the sources in the background while answers keep flowing from
+        memory; a merely stale one (new sources, other model, edited lexicon) stays ready and is rebuilt.
+        """
+        if self._bot is None:
+            return False, self.load_error or "index loading"
+        now = time.monotonic()
+        if now - self._disk_checked_at > DISK_CHECK_SECONDS:
+            self._disk_checked_at = now
+            self._disk_problem = staleness(self.settings)
+        problem = self._disk_problem
+        if problem is None:
             return True, f"index {self._bot.index.version} loaded"
-        return False, self.load_error or "index loading"
+        if self.settings.auto_build_index:
+            self.start_reindex()
+        broken = problem == "missing" or problem.startswith(("corrupt", "format"))
+        state = "rebuilding" if self.settings.auto_build_index else "run policybot build-index"
+        return not broken, f"index on disk: {problem}; {state}"
 
     # --- answering --------------------------------------------------------------------------------
     def ask(
@@ -276,6 +300,7 @@ class ChatService:
             # answers keep using the old bot until this single reference assignment
             self._bot = PolicyBot.with_index(self.settings, load_index(self.settings, emb), emb)
             self._reindex = _Reindex("idle", None)
+            self._disk_checked_at = float("-inf")  # look at the disk afresh on the next readiness probe
             log.info("reindex done in %.1fs", time.perf_counter() - started)
         except Exception as exc:
             self._reindex = _Reindex("failed", f"{type(exc).__name__}: {exc}")

@@ -72,14 +72,23 @@ def _mp(request: Request) -> OfficialAccount:
     return mp
 
 
-@router.get("/wechat/mp", response_class=PlainTextResponse, tags=["公众号"], summary="服务器地址校验")
+_MP_ERRORS: dict[int | str, dict[str, str]] = {
+    400: {"description": "XML 不合法或不安全"},
+    403: {"description": "签名校验失败"},
+    404: {"description": "未启用公众号消息接口"},
+}
+
+
+@router.get(
+    "/wechat/mp", response_class=PlainTextResponse, responses=_MP_ERRORS, tags=["公众号"], summary="服务器地址校验"
+)
 def mp_verify(
     request: Request, signature: str = "", timestamp: str = "", nonce: str = "", echostr: str = ""
 ) -> PlainTextResponse:
     return PlainTextResponse(_mp(request).verify_url(signature, timestamp, nonce, echostr))
 
 
-@router.post("/wechat/mp", tags=["公众号"], summary="接收公众号消息（被动回复）")
+@router.post("/wechat/mp", responses=_MP_ERRORS, tags=["公众号"], summary="接收公众号消息（被动回复）")
 async def mp_message(
     request: Request,
     signature: str = "",

@@ -208,7 +208,11 @@ def test_admin_reindex_while_answering(mini_settings: Settings, embeddings, tmp_
     from bot.answer import PolicyBot
 
     settings = mini_settings.model_copy(
-        update={"admin_token": SecretStr("s3cret-token"), "db_path": tmp_path / "a.sqlite3"}
+        update={
+            "admin_token": SecretStr("s3cret-token"),
+            "db_path": tmp_path / "a.sqlite3",
+            "rate_limit_client": "100000/minute",
+        }
     )
     bot = PolicyBot.from_settings(settings, embeddings)
     with TestClient(create_app(settings, ChatService(settings, bot=bot))) as c:

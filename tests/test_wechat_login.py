@@ -231,16 +231,20 @@ def test_expired_token_is_401(client: TestClient, settings: Settings) -> None:
     assert r.json()["code"] == "token_expired"
 
 
-def test_token_required_when_login_is_configured(client: TestClient) -> None:
-    r = client.post("/v1/ask", json={"question": QUESTION})
-    assert r.status_code == 401
-    assert r.json()["code"] == "login_required"
-
-
-def test_anonymous_allowed_when_configured_so(
+def test_token_required_when_configured_so(
     full_settings: Settings, tmp_path: Path, fake: FakeWeChatServer, bot: Any
 ) -> None:
-    s = wechat_settings(full_settings, tmp_path, fake.url, auth_allow_anonymous=True)
+    s = wechat_settings(full_settings, tmp_path, fake.url, auth_allow_anonymous=False)
+    with client_for(s, bot) as c:
+        r = c.post("/v1/ask", json={"question": QUESTION})
+        assert r.status_code == 401
+        assert r.json()["code"] == "login_required"
+
+
+def test_anonymous_allowed_by_default(
+    full_settings: Settings, tmp_path: Path, fake: FakeWeChatServer, bot: Any
+) -> None:
+    s = wechat_settings(full_settings, tmp_path, fake.url)
     with client_for(s, bot) as c:
         assert c.post("/v1/ask", json={"question": QUESTION}).status_code == 200
         assert c.post("/v1/ask", json={"question": QUESTION}, headers=bearer("garbage")).status_code == 401
