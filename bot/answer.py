@@ -21,7 +21,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from cachetools import LRUCache
@@ -35,6 +35,9 @@ from bot.ingest import Document, Measure
 from bot.offices import OfficeDirectory
 from bot.retrieve import MeasureHit, PolicyRetriever, QueryAnalysis, RetrievalResult
 from bot.text import strip_invisible
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 # --- typed results (the API contract of shared/DESIGN.md) --------------------------------------------
@@ -110,25 +113,31 @@ class Session:
         )
 
 
-class _VectorCache:
-    """Thread-safe LRU of query embeddings (the one expensive step of answering), on cachetools."""
+class _LockedLRU(Generic[K, V]):
+    """A thread-safe LRU on cachetools; ``size`` 0 turns it off."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._data: LRUCache[str, np.ndarray] = LRUCache(maxsize=max(size, 1))
+        self._data: LRUCache[K, V] = LRUCache(maxsize=max(size, 1))
         self._lock = threading.Lock()
 
-    def get_or_compute(self, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    def get(self, key: K) -> V | None:
         if self.size <= 0:
-            return compute()
+            return None
         with self._lock:
-            hit = self._data.get(key)
-        if hit is not None:
-            return hit
-        value = compute()
-        with self._lock:
-            self._data[key] = value
-        return value
+            return self._data.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        if self.size > 0:
+            with self._lock:
+                self._data[key] = value
+
+    def get_or_compute(self, key: K, compute: Callable[[], V]) -> V:
+        hit = self.get(key)
+        if hit is None:
+            hit = compute()
+            self.put(key, hit)
+        return hit
 
 
 class Templates:
@@ -156,7 +165,9 @@ class PolicyBot:
         self.retriever = PolicyRetriever(index, embeddings)
         self.directory = directory
         self.templates = templates
-        self._vectors = _VectorCache(settings.answer_cache_size)
+        self._vectors: _LockedLRU[str, np.ndarray] = _LockedLRU(settings.answer_cache_size)
+        # whole answers to questions asked without conversation context, with the session state they leave
+        self._answers: _LockedLRU[tuple[str, str, str], tuple[Answer, Session]] = _LockedLRU(settings.answer_cache_size)
 
     @classmethod
     def from_settings(
@@ -193,9 +204,29 @@ class PolicyBot:
 
     # --- the entry point --------------------------------------------------------------------------
     def ask(self, question: object, session: Session | None = None, city: str | None = None) -> Turn:
+        """Answer one turn. A question asked without conversation context is answered from the LRU when it
+        was asked before (same text, same city): the answer is deterministic, only the ids are new."""
         text = self.validate(question)
         session = replace(session) if session is not None else Session()
         session.turns += 1
+        if session.last_measure is not None:
+            return self._answer(text, session, city)
+        key = (text, city or "", session.city or "")
+        hit = self._answers.get(key)
+        if hit is not None:
+            answer, after = hit
+            session.city, session.last_measure, session.last_question = (
+                after.city,
+                after.last_measure,
+                after.last_question,
+            )
+            fresh = answer.model_copy(update={"session_id": session.id, "message_id": secrets.token_hex(12)})
+            return Turn(fresh, session)
+        turn = self._answer(text, session, city)
+        self._answers.put(key, (turn.answer, replace(turn.session)))
+        return turn
+
+    def _answer(self, text: str, session: Session, city: str | None) -> Turn:
         q = self.retriever.analyze(text)
         named_city = self.directory.canonical_city(city) if city else None
         # a city the citizen names in the question wins over the client's picker, which wins over memory
@@ -364,38 +395,32 @@ class PolicyBot:
             names = "、".join(f"《{d.name}》" for d in self.index.documents)
             lines = [r["low_relevance"].format(sources=names)]
         lines.append(self._contact(bureau))
-        answer = Answer(
-            answer="\n".join(lines),
-            in_scope=False,
-            session_id=session.id,
-            message_id=secrets.token_hex(12),
-            city=session.city,
-            bureau=bureau,
-            hotline=self.directory.hotline.number,
-            reason=reason,
-            sources=self._sources(),
-        )
-        return Turn(answer, session)
+        return Turn(self.plain_answer("\n".join(lines), session, reason), session)
 
     def _city_noted(self, session: Session) -> Turn:
         assert session.city is not None
         hotline = self.directory.hotline
-        bureau = self.directory.bureau(session.city)
         text = self.templates.city["noted"].format(
-            city=session.city, bureau=bureau, hotline=hotline.number, hotline_name=hotline.name
+            city=session.city,
+            bureau=self.directory.bureau(session.city),
+            hotline=hotline.number,
+            hotline_name=hotline.name,
         )
-        answer = Answer(
+        return Turn(self.plain_answer(text, session, "city"), session)
+
+    def plain_answer(self, text: str, session: Session, reason: str) -> Answer:
+        """An answer that cites no measure (a refusal, a note, a blocked question): the text, where to go."""
+        return Answer(
             answer=text,
             in_scope=False,
             session_id=session.id,
             message_id=secrets.token_hex(12),
             city=session.city,
-            bureau=bureau,
-            hotline=hotline.number,
-            reason="city",
+            bureau=self.directory.bureau(session.city) if session.city else None,
+            hotline=self.directory.hotline.number,
+            reason=reason,
             sources=self._sources(),
         )
-        return Turn(answer, session)
 
 
 @dataclass(frozen=True)

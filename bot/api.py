@@ -11,7 +11,7 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -199,8 +199,12 @@ def sse(payload: object) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n\n"
 
 
-def stream_frames(answer: Answer) -> Iterator[bytes]:
-    """First the citations and offices, then the answer text line by line, then ``[DONE]``."""
+async def stream_frames(answer: Answer) -> AsyncIterator[bytes]:
+    """First the citations and offices, then the answer text line by line, then ``[DONE]``.
+
+    Asynchronous on purpose: the answer is already computed, so the frames go out from the event loop
+    without a thread hop each, and a client that disconnects just stops the iteration.
+    """
     meta = answer.model_dump(exclude={"answer"})
     yield sse({"type": "meta", **meta})
     lines = answer.answer.split("\n")

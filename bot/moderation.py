@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import secrets
 import threading
 import tomllib
 import unicodedata
@@ -206,18 +205,8 @@ class Moderator:
     def refusal(self, bot: PolicyBot, session: Session, stage: Stage) -> Answer:
         """The neutral, Answer-shaped reply to a blocked question or answer."""
         hotline = bot.directory.hotline
-        bureau = bot.directory.bureau(session.city) if session.city else None
         text = self.texts[f"{stage}_blocked"].format(hotline=hotline.number, hotline_name=hotline.name)
-        return Answer(
-            answer=text,
-            in_scope=False,
-            session_id=session.id,
-            message_id=secrets.token_hex(12),
-            city=session.city,
-            bureau=bureau,
-            hotline=hotline.number,
-            reason=BLOCKED_REASON,
-        )
+        return bot.plain_answer(text, session, BLOCKED_REASON)
 
 
 def load_texts(path: Path) -> dict[str, str]:

@@ -42,3 +42,19 @@ def test_own_calibration_set(bot: PolicyBot) -> None:
     assert m["recall@3"] >= 0.95, m
     assert m["oos_refused"] >= 0.90, m
     assert m["false_refusal"] <= 0.03, m
+
+
+def test_independent_set(bot: PolicyBot) -> None:
+    """150 questions written by someone who saw only the notice and the dev-set format (not the code)."""
+    m = run(bot, DATA / "independent.jsonl").metrics()
+    assert m["top1"] >= 0.95, m
+    assert m["recall@3"] >= 0.97, m
+    assert m["must_contain"] >= 0.95, m
+    assert m["oos_refused"] >= 0.90, m
+    assert m["false_refusal"] <= 0.03, m
+    assert m["office_accuracy"] >= 0.95, m
+
+
+def test_independent_dialogues(bot: PolicyBot) -> None:
+    m = run(bot, DATA / "independent_dialogues.jsonl").metrics()
+    assert m["dialogue_turns"] >= 0.90, m

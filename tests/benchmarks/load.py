@@ -114,6 +114,9 @@ def main() -> None:
     ap.add_argument("--mixed-clients", type=int, default=100)
     ap.add_argument("--mixed-duration", type=float, default=60)
     ap.add_argument("--soak", action="store_true")
+    ap.add_argument(
+        "--no-cache", action="store_true", help="embed every request (worst case); default: the deployed LRU cache"
+    )
     ap.add_argument("--soak-seconds", type=float, default=300)
     args = ap.parse_args()
     qs = questions()
@@ -122,11 +125,13 @@ def main() -> None:
             "POLICYBOT_DB_PATH": f"{tmp}/load.sqlite3",
             "POLICYBOT_RATE_LIMIT_CLIENT": "1000000/minute",
             "POLICYBOT_RATE_LIMIT_SESSION": "1000000/minute",
-            "POLICYBOT_ANSWER_CACHE_SIZE": "0",  # every request embeds: the honest worst case
         }
+        if args.no_cache:
+            env["POLICYBOT_ANSWER_CACHE_SIZE"] = "0"  # every request embeds: the worst case
         with uvicorn_server(env, Path(tmp) / "server.log") as server:
             pid = server.process.pid
-            print(f"server pid {pid} on {server.url}; {os.cpu_count()} cores; cache off")
+            cache = "off" if args.no_cache else "on (default)"
+            print(f"server pid {pid} on {server.url}; {os.cpu_count()} cores; answer cache {cache}")
             if args.soak:
                 rss0, fd0 = rss_and_fds(pid)
                 lat, err = asyncio.run(run_clients(server.url, 8, args.soak_seconds, "mixed", qs))
