@@ -41,12 +41,12 @@ import numpy as np
 
 from bot.config import Settings
 from bot.embeddings import VectorEmbeddings, configured_model_id
-from bot.errors import IndexCorrupt, IndexMissing, IndexModelMismatch, MalformedNotice
+from bot.errors import ConfigError, IndexCorrupt, IndexMissing, IndexModelMismatch, MalformedNotice
 from bot.ingest import Document, Measure, Section, load_sources, source_files
 from bot.text import TextAnalyzer
 
 FORMAT_VERSION = 1
-ANALYSIS_FILES = ("lexicon.json", "userdict.txt", "stopwords.txt")
+ANALYSIS_FILES = ("lexicon.json", "userdict.txt", "stopwords.txt", "examples.jsonl")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,35 @@ class Manifest:
     n_measures: int
     n_chunks: int
     build_seconds: float
+    n_examples: int = 0
+
+
+@dataclass(frozen=True)
+class Example:
+    """A labelled example question (``index/examples.jsonl``): the measures that answer it, or none when the
+    notices do not cover it. Near-paraphrases of an example inherit its label (see bot/retrieve.py)."""
+
+    question: str
+    measures: tuple[str, ...]
+
+
+def load_examples(path: Path, measure_ids: set[str]) -> list[Example]:
+    """Read the example bank. A malformed line is an error naming file and line; an example labelled with a
+    measure that the current sources do not define (its notice was removed) is left out."""
+    if not path.exists():
+        return []
+    out = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            example = Example(str(raw["question"]), tuple(raw.get("measures", [])))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError("示例问题文件格式错误", detail=f"{path}:{lineno}: {exc}") from exc
+        if all(m in measure_ids for m in example.measures):
+            out.append(example)
+    return out
 
 
 @dataclass(frozen=True)
@@ -139,6 +168,8 @@ class KnowledgeIndex:
         dense: Any,
         bm25: Any,
         analyzer: TextAnalyzer,
+        examples: list[Example] | None = None,
+        example_dense: Any = None,
     ) -> None:
         self.path = path
         self.manifest = manifest
@@ -153,6 +184,8 @@ class KnowledgeIndex:
         # chunk rows grouped by measure position, for max-pooling sentence scores
         self.chunk_measure = np.array([self.measure_row[c.measure_id] for c in chunks], dtype=np.int64)
         self.chunk_is_sentence = np.array([c.kind == "sentence" for c in chunks], dtype=bool)
+        self.examples = examples or []
+        self.example_dense = example_dense
 
     @property
     def version(self) -> str:
@@ -225,6 +258,17 @@ def build_index(
             bm25.index(corpus_tokens, show_progress=False)
             bm25.save(str(gen / "bm25"), allow_pickle=False)
 
+            examples = load_examples(settings.index_dir / "examples.jsonl", {m.id for m in measures})
+            if examples:
+                texts = [analyzer.search_text(analyzer.normalize(e.question)) for e in examples]
+                ev = np.vstack([embeddings.query_vector(t) for t in texts]).astype(np.float32)
+                example_index = faiss.IndexFlatIP(ev.shape[1])
+                example_index.add(ev)
+                faiss.write_index(example_index, str(gen / "examples.faiss"))
+                with open(gen / "examples.jsonl", "w", encoding="utf-8") as fh:
+                    for e in examples:
+                        fh.write(json.dumps(asdict(e), ensure_ascii=False) + "\n")
+
             (gen / "documents.json").write_text(
                 json.dumps([_doc_to_json(d) for d in documents], ensure_ascii=False), encoding="utf-8"
             )
@@ -244,6 +288,7 @@ def build_index(
                 n_measures=len(measures),
                 n_chunks=len(chunks),
                 build_seconds=round(time.perf_counter() - started, 3),
+                n_examples=len(examples),
             )
             # the manifest is written last: a generation without one is incomplete by definition
             tmp = gen / "manifest.json.tmp"
@@ -344,12 +389,20 @@ def load_index(settings: Settings, embeddings: VectorEmbeddings) -> KnowledgeInd
                 chunks.append(Chunk(**raw))
         dense = faiss.read_index(str(gen / "dense.faiss"))
         bm25 = bm25s.BM25.load(str(gen / "bm25"), allow_pickle=False)
+        examples: list[Example] = []
+        example_dense = None
+        if manifest.n_examples:
+            with open(gen / "examples.jsonl", encoding="utf-8") as fh:
+                examples = [Example(r["question"], tuple(r["measures"])) for r in map(json.loads, fh)]
+            example_dense = faiss.read_index(str(gen / "examples.faiss"))
+            if example_dense.ntotal != len(examples) or len(examples) != manifest.n_examples:
+                raise IndexCorrupt("示例索引不一致", detail=f"{gen}: {example_dense.ntotal} vs {len(examples)}")
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise IndexCorrupt("索引文件损坏", detail=f"{gen}: {exc}") from exc
     if dense.ntotal != len(chunks) or dense.d != manifest.dim or len(chunks) != manifest.n_chunks:
         raise IndexCorrupt("索引文件不一致", detail=f"{gen}: {dense.ntotal} vectors, {len(chunks)} chunks")
     analyzer = analyzer_for(settings, documents)
-    return KnowledgeIndex(gen, manifest, documents, chunks, dense, bm25, analyzer)
+    return KnowledgeIndex(gen, manifest, documents, chunks, dense, bm25, analyzer, examples, example_dense)
 
 
 def ensure_index(settings: Settings, embeddings: VectorEmbeddings, *, progress: bool = False) -> KnowledgeIndex:

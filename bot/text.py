@@ -216,6 +216,11 @@ class TextAnalyzer:
         """The kind of amount the question asks for (金额, 比例, 期限), if it asks for one of those."""
         return next((q for q in self.lexicon.quantities if any(_has_cue(text, c) for c in q.cues)), None)
 
+    def search_text(self, normalized: str) -> str:
+        """What gets embedded for a question: its normalised text plus lexicon expansions and typo repairs."""
+        extra = " ".join(self.expansions(normalized) + self.typo_repairs(normalized))
+        return f"{normalized} {extra}".strip()
+
     def lexicon_terms(self) -> list[str]:
         """The notice-side terms the lexicon maps to (they join the vocabulary for typo repair)."""
         out = {t for terms in self.lexicon.expansions.values() for t in terms}

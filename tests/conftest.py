@@ -24,7 +24,14 @@ def make_settings(root: Path, sources: list[Path], **overrides: object) -> Setti
     """Settings whose index directory is a copy of the repo's lexicon/office data under ``root``."""
     index_dir = root / "index"
     index_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("lexicon.json", "userdict.txt", "stopwords.txt", "offices.json", "sensitive_words.txt"):
+    for name in (
+        "lexicon.json",
+        "userdict.txt",
+        "stopwords.txt",
+        "offices.json",
+        "sensitive_words.txt",
+        "examples.jsonl",
+    ):
         if (REPO_ROOT / "index" / name).exists():
             shutil.copy(REPO_ROOT / "index" / name, index_dir / name)
     src = index_dir / "sources"

@@ -28,12 +28,15 @@ def test_build_writes_a_versioned_manifest_and_loads(mini_settings: Settings, em
     assert m.dim == 384
     assert m.sources == {"mini-notice.txt": __import__("hashlib").sha256(MINI.read_bytes()).hexdigest()}
     assert (m.n_documents, m.n_measures) == (1, 3)
+    # the mini notice has no labelled examples, but the bank's out-of-scope examples still apply to it
     assert {p.name for p in gen.iterdir()} == {
         "manifest.json",
         "documents.json",
         "chunks.jsonl",
         "dense.faiss",
         "bm25",
+        "examples.faiss",
+        "examples.jsonl",
     }
     assert not list(gen.rglob("*.pkl")) and not list(gen.rglob("*.pickle"))
     ki = load_index(mini_settings, embeddings)
@@ -104,3 +107,26 @@ def test_no_auto_build_means_a_clear_error(mini_settings: Settings, embeddings) 
     settings = mini_settings.model_copy(update={"auto_build_index": False})
     with pytest.raises(IndexMissing):
         ensure_index(settings, embeddings)
+
+
+def test_example_bank_is_validated_and_filtered(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bot.errors import ConfigError
+    from bot.index import load_examples
+
+    f = tmp_path / "examples.jsonl"
+    f.write_text(
+        '{"question": "焊工培训补贴", "measures": ["mini-notice#1"]}\n'
+        '{"question": "养老金多少", "measures": []}\n'
+        '{"question": "别的文件", "measures": ["gone#3"]}\n',
+        encoding="utf-8",
+    )
+    examples = load_examples(f, {"mini-notice#1", "mini-notice#2"})
+    assert [e.question for e in examples] == ["焊工培训补贴", "养老金多少"]  # the removed notice's example is out
+    f.write_text('{"question": "ok", "measures": []}\n{not json\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_examples(f, set())
+    assert f"{f}:2" in (err.value.detail or "")
+
+
+def test_examples_are_indexed_with_the_manifest(full_index) -> None:  # type: ignore[no-untyped-def]
+    assert full_index.manifest.n_examples == len(full_index.examples) == full_index.example_dense.ntotal > 100
