@@ -58,3 +58,14 @@ def test_independent_set(bot: PolicyBot) -> None:
 def test_independent_dialogues(bot: PolicyBot) -> None:
     m = run(bot, DATA / "independent_dialogues.jsonl").metrics()
     assert m["dialogue_turns"] >= 0.90, m
+
+
+def test_unseen_set(bot: PolicyBot) -> None:
+    """120 questions + 15 dialogues by a third author, kept out of the example bank and the lexicon work."""
+    m = run(bot, DATA / "unseen.jsonl").metrics()
+    assert m["top1"] >= 0.85, m
+    assert m["recall@3"] >= 0.90, m
+    assert m["oos_refused"] >= 0.90, m
+    assert m["false_refusal"] <= 0.06, m
+    d = run(bot, DATA / "unseen_dialogues.jsonl").metrics()
+    assert d["dialogue_turns"] >= 0.90, d
