@@ -72,7 +72,7 @@ RELATED_MARGIN = 1.5  # z-units: other measures this close to the top are "hones
 # out-of-scope example at EXAMPLE_REFUSE or above, clearly closer than any in-scope one, refuses.
 EXAMPLE_FLOOR = 0.91
 EXAMPLE_SPAN = 0.05
-EXAMPLE_WEIGHT = 0.5  # small: question-to-question cosine also rewards the same sentence *form*
+EXAMPLE_WEIGHT = 1.5  # office-style examples excluded from steering: they share form, not topic
 EXAMPLE_ACCEPT = 0.925
 EXAMPLE_REFUSE = 0.94
 EXAMPLE_MARGIN = 0.02
@@ -185,6 +185,11 @@ class PolicyRetriever:
         for c in index.chunks:
             if c.kind == "sentence":
                 self._sentence_rows[index.measure_row[c.measure_id]].append(c.row)
+        # examples that ask "which office…" share their sentence form far more than their topic with other
+        # office questions, so they vouch and refuse but do not steer the ranking
+        self._example_steers = [
+            not self.analyzer.asks_for_office(self.analyzer.normalize(e.question)) for e in index.examples
+        ]
 
     # --- analysis ---------------------------------------------------------------------------------
     def analyze(self, question: str) -> QueryAnalysis:
@@ -283,8 +288,8 @@ class PolicyRetriever:
 
         vec = self.query_vector(q) if vector is None else vector
         fused, sentence_cos, bm25, sims = self._fused(q, vec)
-        example_in, example_out = self._examples(vec)
-        fused = fused + EXAMPLE_WEIGHT * np.clip((example_in - EXAMPLE_FLOOR) / EXAMPLE_SPAN, 0.0, 1.0)
+        example_in, example_steer, example_out = self._examples(vec)
+        fused = fused + EXAMPLE_WEIGHT * np.clip((example_steer - EXAMPLE_FLOOR) / EXAMPLE_SPAN, 0.0, 1.0)
         ctx_sims = None
         if context is not None and context_vector is not None:
             # dialogue-level retrieval: the previous question's own ranking, damped, joins this one's
@@ -342,13 +347,15 @@ class PolicyRetriever:
             return RetrievalResult(q, tuple(hits), True, "followup")
         return RetrievalResult(q, tuple(hits), True, "followup" if continuing else "evidence")
 
-    def _examples(self, vec: np.ndarray, k: int = 8) -> tuple[np.ndarray, float]:
-        """Per measure, the cosine of the closest in-scope example question; and of the closest out-of-scope one."""
+    def _examples(self, vec: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray, float]:
+        """Per measure, the cosine of the closest in-scope example question (all of them, and those allowed to
+        steer the ranking); and the cosine of the closest out-of-scope example."""
         ki = self.index
         best = np.zeros(len(ki.measures))
+        steer = np.zeros(len(ki.measures))
         worst_out = 0.0
         if ki.example_dense is None or not ki.examples:
-            return best, worst_out
+            return best, steer, worst_out
         dist, rows = ki.example_dense.search(np.asarray(vec, dtype=np.float32).reshape(1, -1), min(k, len(ki.examples)))
         for sim, row in zip(dist[0], rows[0], strict=True):
             example = ki.examples[int(row)]
@@ -357,7 +364,9 @@ class PolicyRetriever:
             for mid in example.measures:
                 mi = ki.measure_row[mid]
                 best[mi] = max(best[mi], float(sim))
-        return best, worst_out
+                if self._example_steers[int(row)]:
+                    steer[mi] = max(steer[mi], float(sim))
+        return best, steer, worst_out
 
     def _fused(self, q: QueryAnalysis, vec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Fused z-scores per measure, plus best-sentence cosines, BM25 scores and chunk similarities."""

@@ -63,7 +63,7 @@ def test_independent_dialogues(bot: PolicyBot) -> None:
 def test_unseen_set(bot: PolicyBot) -> None:
     """120 questions + 15 dialogues by a third author, kept out of the example bank and the lexicon work."""
     m = run(bot, DATA / "unseen.jsonl").metrics()
-    assert m["top1"] >= 0.85, m
+    assert m["top1"] >= 0.88, m
     assert m["recall@3"] >= 0.90, m
     assert m["oos_refused"] >= 0.90, m
     assert m["false_refusal"] <= 0.06, m
