@@ -68,6 +68,22 @@ def _has_cue(text: str, cue: str) -> bool:
     return cue in text
 
 
+def _asks_for(text: str, cue: str, statement_prefixes: str) -> bool:
+    """A quantity cue used as a question: "干几年能评" asks, "干了十几年" and "这几年" state.
+
+    An occurrence right after one of ``statement_prefixes`` (numerals, 好, 这, 近…) is an approximate amount
+    the citizen states, so it does not count.
+    """
+    if cue.isascii() or not statement_prefixes:
+        return _has_cue(text, cue)
+    start = text.find(cue)
+    while start != -1:
+        if start == 0 or text[start - 1] not in statement_prefixes:
+            return True
+        start = text.find(cue, start + 1)
+    return False
+
+
 @dataclass(frozen=True)
 class Lexicon:
     """The domain lexicon of ``index/lexicon.json`` (see its ``about`` field)."""
@@ -82,6 +98,8 @@ class Lexicon:
     elliptic_starts: tuple[str, ...]
     city_only_max_chars: int
     quantities: tuple[QuantityKind, ...] = ()
+    # characters after which a quantity cue states an amount instead of asking for one (十几年了, 这几年)
+    quantity_statement_prefixes: str = ""
 
     @classmethod
     def load(cls, path: Path) -> Lexicon:
@@ -104,6 +122,7 @@ class Lexicon:
                 QuantityKind(q["kind"], tuple(c.lower() for c in q["cues"]), re.compile(q["answer"]))
                 for q in raw.get("quantities", {}).get("kinds", [])
             ),
+            quantity_statement_prefixes="".join(raw.get("quantities", {}).get("statement_prefixes", [])),
         )
 
 
@@ -214,7 +233,8 @@ class TextAnalyzer:
 
     def quantity_kind(self, text: str) -> QuantityKind | None:
         """The kind of amount the question asks for (金额, 比例, 期限), if it asks for one of those."""
-        return next((q for q in self.lexicon.quantities if any(_has_cue(text, c) for c in q.cues)), None)
+        prefixes = self.lexicon.quantity_statement_prefixes
+        return next((q for q in self.lexicon.quantities if any(_asks_for(text, c, prefixes) for c in q.cues)), None)
 
     def search_text(self, normalized: str) -> str:
         """What gets embedded for a question: its normalised text plus lexicon expansions and typo repairs."""

@@ -81,3 +81,25 @@ def test_langchain_retriever_interface(retriever: PolicyRetriever) -> None:
     assert docs[0].metadata["units"][:2] == ["人才开发处", "专服中心"]
     assert docs[0].page_content in retriever.index.measures[10].text
     assert lc.invoke("住房公积金怎么提取？") == []
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("技能大师工作室每年给多少钱？", "金额"),
+        ("评上要干几年？", "期限"),
+        ("我在技校教书十几年了，想牵头搞个工作室", None),  # states an amount, asks none
+        ("这几年数字技能人才培训有什么新政策？", None),
+    ],
+)
+def test_quantity_cues_ask_only_when_not_stating_an_amount(
+    retriever: PolicyRetriever, question: str, kind: str | None
+) -> None:
+    q = retriever.analyze(question)
+    assert (q.quantity.kind if q.quantity else None) == kind
+
+
+def test_a_stated_duration_does_not_refuse_an_answerable_question(retriever: PolicyRetriever) -> None:
+    result = retriever.search("我在技校教书十几年了，课上得还行，想牵头搞个技能大师工作室有没有门路？")
+    assert result.in_scope, result.reason
+    assert result.top is not None and result.top.measure.number == 6
