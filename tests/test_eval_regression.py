@@ -70,3 +70,31 @@ def test_unseen_set(bot: PolicyBot) -> None:
     assert m["false_refusal"] <= 0.03, m
     d = run(bot, DATA / "unseen_dialogues.jsonl").metrics()
     assert d["dialogue_turns"] >= 0.90, d
+
+
+@pytest.mark.parametrize("author", ["author4", "author5"])
+def test_fourth_and_fifth_author_sets(bot: PolicyBot, author: str) -> None:
+    """110 questions + 15 dialogues each, written from the notice alone; their misses shaped the lexicon, the
+    refusal of instructions to the assistant and of procedure details, so they are regression sets now."""
+    m = run(bot, DATA / f"{author}.jsonl").metrics()
+    assert m["top1"] >= 0.95, m
+    assert m["recall@3"] >= 0.97, m
+    assert m["must_contain"] >= 0.95, m
+    assert m["oos_refused"] >= 0.95, m
+    assert m["false_refusal"] <= 0.03, m
+    assert m["office_accuracy"] == 1.0, m
+    d = run(bot, DATA / f"{author}_dialogues.jsonl").metrics()
+    assert d["dialogue_turns"] >= 0.90, d
+
+
+def test_holdout_set(bot: PolicyBot) -> None:
+    """120 questions + 15 dialogues by a sixth author, scored but never used to add lexicon entries or
+    examples: the closest stand-in for the held-out judgement (figures in the README)."""
+    m = run(bot, DATA / "holdout.jsonl").metrics()
+    assert m["top1"] >= 0.88, m
+    assert m["recall@3"] >= 0.92, m
+    assert m["oos_refused"] >= 0.95, m
+    assert m["false_refusal"] <= 0.04, m
+    assert m["office_accuracy"] == 1.0, m
+    d = run(bot, DATA / "holdout_dialogues.jsonl").metrics()
+    assert d["dialogue_turns"] >= 0.88, d
