@@ -100,7 +100,7 @@ class QueryAnalysis:
     asks_for_office: bool
     refers_back: bool
     asks_quantity: bool
-    quantity: QuantityKind | None = None  # 金额 / 比例 / 期限: an amount the measure must print to answer
+    quantity: QuantityKind | None = None  # 金额 / 比例 / 期限 / 材料 / 时间: a detail the measure must print
     latin: bool = False  # written in Latin script (English): dense cosines run lower across languages
     manipulation: bool = False  # tries to instruct the assistant: refused whatever it also asks
 

@@ -72,7 +72,7 @@ class QuantityKind:
     kind: str
     cues: tuple[str, ...]
     answer: re.Pattern[str]
-    what: str = ""  # how a refusal names it ("具体金额", "所需材料"); the kind itself when empty
+    what: str = ""  # how a refusal names it ("具体金额", "需要准备的材料"); the kind itself when empty
 
 
 _PATTERNS: dict[str, re.Pattern[str]] = {}
@@ -293,7 +293,7 @@ class TextAnalyzer:
         return any(_pattern(p).search(text) for p in self.lexicon.manipulation)
 
     def quantity_kind(self, text: str) -> QuantityKind | None:
-        """The kind of amount the question asks for (金额, 比例, 期限), if it asks for one of those."""
+        """The kind of detail the question asks for (金额, 比例, 期限, 材料, 时间), if it asks for one of those."""
         prefixes = self.lexicon.quantity_statement_prefixes
         return next((q for q in self.lexicon.quantities if any(_asks_for(text, c, prefixes) for c in q.cues)), None)
 
