@@ -60,7 +60,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from bot.evaluate import run
 
     bot = _bot(progress=False)
-    report = run(bot, Path(args.file))
+    report = run(bot, Path(args.file), default_doc=args.doc)
     if args.json:
         for o in report.outcomes:
             payload: dict[str, Any] = {"id": o.case.id}
@@ -76,12 +76,47 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{kind:<14}" + "".join(f"{values.get(k, float('nan')):>16.3f}" for k in overall))
     print(f"{'overall':<14}" + "".join(f"{overall[k]:>16.3f}" for k in overall))
     print(f"offices exactly the cited measure's units: {report.units_complete:.3f}")
+    form = report.form()
+    print("form: " + ", ".join(f"{k} {v:.3f}" if v == v else f"{k} -" for k, v in form.items()))
     if args.verbose:
         for o in report.outcomes:
             if not o.correct:
                 cited = o.cited[:3]
                 reason = o.answer.reason if o.answer else o.error
                 print(f"  MISS {o.case.id} gold={o.case.gold} cited={cited} reason={reason} {o.case.question}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from bot.answer import PolicyBot
+    from bot.calibrate import PASS_THROUGH, calibrate, default_sets
+    from bot.embeddings import make_embeddings
+    from bot.index import ensure_index
+
+    settings = get_settings()
+    out = Path(args.out) if args.out else settings.calibration_path
+    sets = [Path(f) for f in args.sets] if args.sets else default_sets(out)
+    if not sets:
+        print("error: no fitting sets given (--sets FILE …) and none named in " + str(out), file=sys.stderr)
+        return 2
+    emb = make_embeddings(settings)
+    bot = PolicyBot.with_index(settings, ensure_index(settings, emb), emb, calibration=PASS_THROUGH)
+    data = calibrate(bot, sets, out, target_false_refusal=args.target_false_refusal, c=args.c)
+    cv = data["cv"]
+    print(
+        f"fitted on {data['rows']} decisions ({data['answerable_rows']} answerable) from {len(sets)} sets; "
+        f"threshold {data['threshold']:.4f}: CV false refusal {cv['cv_false_refusal']:.3f}, "
+        f"out-of-scope refused {cv['cv_oos_refused']:.3f}"
+    )
+    bare = data["cv_without_examples"]
+    print(
+        f"without the example feature: threshold {data['threshold_without_examples']:.4f}: CV false refusal "
+        f"{bare['cv_false_refusal']:.3f}, out-of-scope refused {bare['cv_oos_refused']:.3f}"
+    )
+    print("leave one set out (false refusal / out-of-scope refused):")
+    for name, v in cv["leave_one_set_out"].items():
+        print(f"  {name:<40} n={v['n']:<4} {v['false_refusal']:.3f} / {v['oos_refused']:.3f}")
+    print(f"written to {out}")
     return 0
 
 
@@ -114,7 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("file")
     e.add_argument("--json", action="store_true", help="one JSON answer per line")
     e.add_argument("-v", "--verbose", action="store_true", help="list the misses")
+    e.add_argument("--doc", default=None, help="document that numeric gold labels refer to (default: the first)")
     e.set_defaults(func=cmd_eval)
+    c = sub.add_parser("calibrate", help="fit the scope decision on labelled question sets")
+    c.add_argument("--sets", nargs="*", default=None, help="JSONL sets (default: those of the current file)")
+    c.add_argument("--out", default=None, help="calibration file (default: index/calibration.json)")
+    c.add_argument("--target-false-refusal", type=float, default=0.01, help="cross-validated false-refusal bound")
+    c.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
+    c.set_defaults(func=cmd_calibrate)
     s = sub.add_parser("serve", help="run the HTTP API")
     s.add_argument("--host", default=None)
     s.add_argument("--port", type=int, default=None)

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(500, ge=1)
     answer_cache_size: int = Field(2048, ge=0)
     auto_build_index: bool = Field(True, description="Build or rebuild the index when missing or stale.")
+    calibration_file: Path | None = Field(
+        None, description="Fitted scope decision (policybot calibrate); default <index_dir>/calibration.json."
+    )
+    use_examples: bool = Field(True, description="Use the example-question bank (index/examples.jsonl) if present.")
 
     # --- service --------------------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -97,6 +101,14 @@ class Settings(BaseSettings):
     @property
     def build_path(self) -> Path:
         return self.build_dir or self.index_dir / "build"
+
+    @property
+    def calibration_path(self) -> Path:
+        return self.calibration_file or self.index_dir / "calibration.json"
+
+    @property
+    def intents_path(self) -> Path:
+        return self.index_dir / "intents.json"
 
     @property
     def lexicon_path(self) -> Path:
