@@ -160,6 +160,7 @@ class TextAnalyzer:
             )
         self._topics = lexicon.out_of_scope
         self._regions = lexicon.other_regions
+        self.disabled_vetoes: tuple[str, ...] = ()
         self._vocab: frozenset[str] = frozenset()
         self._by_pinyin: dict[str, set[str]] = {}
         import snowballstemmer
@@ -255,6 +256,7 @@ class TextAnalyzer:
         gone = {r for r in self.lexicon.other_regions if any(r in s or s.startswith(r) for s in served)}
         self._regions = tuple(r for r in self.lexicon.other_regions if r not in gone)
         disabled += [f"region {r}" for r in self.lexicon.other_regions if r in gone]
+        self.disabled_vetoes = tuple(disabled)
         return disabled
 
     def glued(self, text: str, i: int) -> bool:

@@ -31,6 +31,8 @@ def make_settings(root: Path, sources: list[Path], **overrides: object) -> Setti
         "offices.json",
         "sensitive_words.txt",
         "examples.jsonl",
+        "intents.json",
+        "calibration.json",
     ):
         if (REPO_ROOT / "index" / name).exists():
             shutil.copy(REPO_ROOT / "index" / name, index_dir / name)
