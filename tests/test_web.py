@@ -435,7 +435,9 @@ def test_measures_page_lists_all_measures_with_units(page: Page, server: Server)
         expect(cards.nth(i).locator(".unit").first).to_be_visible()
     seventh = page.locator(f"#{DOC}-7")
     expect(seventh.locator(".measure-label")).to_have_text("第（七）条")
-    expect(seventh.locator(".unit")).to_have_text(["就业处", "就管中心", "职介中心", "各设区市人力资源社会保障局"])
+    expect(seventh.locator(".unit")).to_have_text(PLACEMENT_UNITS)
+    expect(page.locator('main a[href="tel:12333"]')).to_have_text(["12333"])
+    assert page.evaluate(SMALL_TARGETS) == []
 
     # linked from an answer: the anchor scrolls to and marks the measure
     open_chat(page, server)
@@ -570,6 +572,50 @@ def test_falls_back_to_plain_ask(page: Page, server: Server, watch: Watch) -> No
     expect(answer.locator(".card-contact")).to_have_count(1)
     expect(answer.locator(".card-quote summary")).to_contain_text("（十四）")
     assert len(watch.asks("/v1/ask")) == 2
+
+
+def stream_with_lead(raw: bytes, lead: str, **extra: Any) -> bytes:
+    """A recorded stream as the extended contract sends it: ``lead`` (and ``extra``) in the meta frame, and the
+    lead also as the first line of the answer text."""
+    frames = []
+    for frame in raw.decode("ascii").split("\n\n"):
+        if not frame.startswith("data: "):
+            continue
+        data = frame.removeprefix("data: ")
+        if data == "[DONE]":
+            frames.append(data)
+            continue
+        msg = json.loads(data)
+        if msg["type"] == "meta":
+            msg.update(lead=lead, **extra)
+        frames.append(json.dumps(msg, ensure_ascii=True, separators=(",", ":")))
+        if msg["type"] == "meta":
+            frames.append(json.dumps({"type": "delta", "text": lead + "\n"}, ensure_ascii=True))
+    return "".join(f"data: {f}\n\n" for f in frames).encode("ascii")
+
+
+def test_lead_and_ai_label_from_the_meta_frame(page: Page, server: Server) -> None:
+    """The extended contract (``lead``, ``ai_generated``, ``lang``), on a recorded stream carrying those fields."""
+    lead = "可以。文件写明：通过转型转产、主辅分离等举措，拓宽富余从业人员安置渠道。"
+    body = stream_with_lead(STREAM_FIXTURE.read_bytes(), lead, ai_generated=True, lang="zh-Hans")
+    payload = streamed_answer(body)
+    assert payload["answer"].split("\n", 1)[0] == lead == payload["lead"]
+    open_chat(page, server)
+    page.route("**/v1/ask/stream", lambda r: r.fulfill(status=200, content_type="text/event-stream", body=body))
+    answer = ask(page, Q_PLACEMENT)
+    answer_top_in_view(page, answer)
+    expect(answer.locator(".reply")).to_have_text(lead)
+    expect(answer.locator(".ai-badge")).to_be_visible()
+    expect(answer.locator(".ai-badge")).to_have_text("AI生成")
+    expect(answer.locator("article.answer")).to_have_attribute("lang", "zh-Hans")
+    cards = answer.locator("details.card")
+    assert cards.evaluate_all("ns => ns.map((n) => n.dataset.card)") == ["quote", "offices", "contact", "source"]
+    # the measure's own line is not in the bubble any more; the card names the measure
+    expect(answer.locator(".reply")).not_to_contain_text("适用政策")
+    expect(answer.locator(".card-quote summary")).to_contain_text("第（七）条")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-390-lead.png"))
+    assert_each_fact_once(answer, payload, "您所在设区市的人力资源和社会保障局")
 
 
 def test_page_sse_parser_on_a_recorded_stream(page: Page, server: Server) -> None:

@@ -164,7 +164,6 @@ function submit(raw) {
     return;
   }
   setFormStatus('');
-  follow.start();
   const li = el('li', { class: 'msg msg-user' }, el('p', { class: 'bubble' }, text));
   ui.log.append(li);
   if (raw === undefined) {
@@ -178,6 +177,7 @@ function submit(raw) {
 // --- asking ------------------------------------------------------------------------------------------
 async function run(text) {
   setBusy(true);
+  follow.start(); // a new question (or a retry): follow its answer again
   const li = el('li', { class: 'msg msg-bot' });
   ui.log.append(li);
   let messageId = null;
