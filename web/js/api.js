@@ -39,7 +39,14 @@ async function errorFrom(res) {
     status: res.status,
     code: typeof body.code === 'string' ? body.code : '',
     message: typeof body.message === 'string' ? body.message : '',
-    retryAfter: res.status === 429 ? retryAfterSeconds(res.headers.get('Retry-After')) || 5 : 0,
+    // 429: always wait (5 s when the header is missing); 503: wait only when the server says how long
+    // (back-pressure); a 503 without Retry-After is a service that is still starting
+    retryAfter:
+      res.status === 429
+        ? retryAfterSeconds(res.headers.get('Retry-After')) || 5
+        : res.status === 503
+          ? retryAfterSeconds(res.headers.get('Retry-After'))
+          : 0,
   });
 }
 

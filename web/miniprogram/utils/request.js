@@ -70,7 +70,14 @@ function httpError(statusCode, header, data) {
     status: statusCode,
     code: typeof body.code === 'string' ? body.code : '',
     message: typeof body.message === 'string' ? body.message : '',
-    retryAfter: statusCode === 429 ? retryAfterSeconds(headerValue(header, 'Retry-After')) || 5 : 0,
+    // 429: always wait (5 s when the header is missing); 503: wait only when the service says how long
+    // (back-pressure); a 503 without Retry-After is a service that is still starting
+    retryAfter:
+      statusCode === 429
+        ? retryAfterSeconds(headerValue(header, 'Retry-After')) || 5
+        : statusCode === 503
+          ? retryAfterSeconds(headerValue(header, 'Retry-After'))
+          : 0,
   });
 }
 
