@@ -34,11 +34,12 @@ from bot.config import Settings
 from bot.embeddings import VectorEmbeddings, make_embeddings
 from bot.errors import EmptyQuestion, InvalidQuestion, QuestionTooLong
 from bot.index import KnowledgeIndex, ensure_index
+from bot.ingest import Measure
 from bot.models import Answer, Citation, OfficeRef, Session, SourceRef, Turn
 from bot.offices import OfficeDirectory
 from bot.query import QueryAnalysis, QuestionAnalyzer
 from bot.retrieve import PolicyRetriever, Ranking
-from bot.scope import Calibration, Decision, Outcome, Reason, combine, decide
+from bot.scope import Calibration, Decision, Outcome, Reason, combine, decide, prefer_current
 from bot.text import strip_invisible
 
 K = TypeVar("K")
@@ -250,7 +251,10 @@ class PolicyBot:
             )
         else:
             ranking = self.retriever.rank(q, vector=vector)
-        return decide(ranking, self.calibration, context=prev)
+        return prefer_current(decide(ranking, self.calibration, context=prev), self._is_current, self.calibration)
+
+    def _is_current(self, m: Measure) -> bool:
+        return self.composer.status(self.index.doc_by_slug[m.doc]) == "current"
 
     def _clause(self, q: QueryAnalysis, last: str | None) -> str | None:
         """The clause a question names by number: in the notice in play, else the only notice, else the first

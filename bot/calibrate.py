@@ -66,7 +66,7 @@ def collect(bot: PolicyBot, paths: Sequence[Path]) -> list[Row]:
                     session.turns += 1
                     reply = bot.reply(text, session)
                     d = reply.decision
-                    if d is None or not d.features or d.reason is Reason.UNSTATED:
+                    if d is None or not d.features or d.reason is Reason.UNSTATED or d.features.get("raw_pinned"):
                         continue
                     rows.append(Row(name, case.id, bool(case.gold), dict(d.features)))
     finally:
@@ -152,8 +152,8 @@ def fit(
     fr, refused = _rates(rows, probs, threshold)
     curve = []
     for t in sorted({round(x / 40, 3) for x in range(1, 40)} | {round(threshold, 4)}):
-        f, r = _rates(rows, probs, t)
-        curve.append({"threshold": t, "false_refusal": round(f, 4), "oos_refused": round(r, 4)})
+        f, refused_at = _rates(rows, probs, t)
+        curve.append({"threshold": t, "false_refusal": round(f, 4), "oos_refused": round(refused_at, 4)})
     by_set: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
         by_set[r.set].append(i)
@@ -183,6 +183,20 @@ def fit(
     return _model_json(final, names), threshold, report
 
 
+def save_rows(rows: Sequence[Row], path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps({"set": r.set, "id": r.id, "answerable": r.answerable, "features": r.features}) + "\n")
+
+
+def load_rows(path: Path) -> list[Row]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        raw = json.loads(line)
+        out.append(Row(raw["set"], raw["id"], bool(raw["answerable"]), dict(raw["features"])))
+    return out
+
+
 def calibrate(
     bot: PolicyBot,
     sets: Sequence[Path],
@@ -190,12 +204,16 @@ def calibrate(
     *,
     target_false_refusal: float = 0.01,
     c: float = 1.0,
+    rows_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Collect, fit (with and without the example feature) and write the calibration file atomically."""
+    """Collect, fit (with and without the example feature) and write the calibration file atomically.
+    ``rows_file`` keeps the collected decisions (JSON lines) for inspection."""
     missing = [str(p) for p in sets if not p.exists()]
     if missing:
         raise ConfigError("校准数据文件不存在", detail=", ".join(missing))
     rows = collect(bot, sets)
+    if rows_file is not None:
+        save_rows(rows, rows_file)
     model, threshold, report = fit(rows, target_false_refusal=target_false_refusal, c=c)
     bare_names = tuple(n for n in FEATURES if n != "example_gap")
     bare, bare_threshold, bare_report = fit(rows, target_false_refusal=target_false_refusal, c=c, names=bare_names)

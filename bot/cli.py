@@ -101,7 +101,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return 2
     emb = make_embeddings(settings)
     bot = PolicyBot.with_index(settings, ensure_index(settings, emb), emb, calibration=PASS_THROUGH)
-    data = calibrate(bot, sets, out, target_false_refusal=args.target_false_refusal, c=args.c)
+    rows = Path(args.rows) if args.rows else None
+    data = calibrate(bot, sets, out, target_false_refusal=args.target_false_refusal, c=args.c, rows_file=rows)
     cv = data["cv"]
     print(
         f"fitted on {data['rows']} decisions ({data['answerable_rows']} answerable) from {len(sets)} sets; "
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default=None, help="calibration file (default: index/calibration.json)")
     c.add_argument("--target-false-refusal", type=float, default=0.01, help="cross-validated false-refusal bound")
     c.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
+    c.add_argument("--rows", default=None, help="also write the collected decisions to this JSONL file")
     c.set_defaults(func=cmd_calibrate)
     s = sub.add_parser("serve", help="run the HTTP API")
     s.add_argument("--host", default=None)

@@ -58,7 +58,7 @@ class Templates:
             self.langs: dict[str, dict[str, Any]] = {k: raw[k] for k in ("zh", "en")}
             for table in self.langs.values():
                 for section in ("answer", "refusal", "smalltalk", "city"):
-                    table[section]  # noqa: B018 - each language must have every section
+                    table[section]
         except (OSError, tomllib.TOMLDecodeError, KeyError, ValueError) as exc:
             raise ConfigError("回答模板文件格式错误", detail=f"{path}: {exc}") from exc
 
@@ -76,13 +76,14 @@ class ComposeContext:
     documents: Mapping[str, Document]
     today: date
     to_traditional: Callable[[str], str] | None = None
+    home_regions: tuple[str, ...] = ("江苏省", "全国")  # where a notice applies without a note
 
 
 def _fill(template: str, **values: object) -> str:
     return template.format(**values)
 
 
-def lead_of(hit: MeasureHit, decision: Decision) -> str:
+def lead_of(hit: MeasureHit, decision: Decision, split_chars: int = 40) -> str:
     """The part of the best sentence that answers: a verbatim piece of the notice.
 
     The sentence is split at its commas; the pieces that share the most (rarity-weighted) words with the
@@ -101,7 +102,7 @@ def lead_of(hit: MeasureHit, decision: Decision) -> str:
                 sentence = e.text
                 break
     pieces = [p for p in _CLAUSE_SPLIT.split(sentence) if p]
-    if len(sentence) <= 60 or len(pieces) == 1:
+    if len(sentence) <= split_chars or len(pieces) == 1:
         return sentence
     words = [w for w in (*q.tokens, *q.expansions, *q.repairs) if len(w) >= 2]
 
@@ -189,11 +190,10 @@ class Composer:
         en = lang == "en"
         if d.is_local_bureau(ref.name):
             office = d.lookup(ref.name)
-            parts = [self._bureau(session)] if session.city else []
-            parts.append((office.handles_en if en else None) or office.handles or "")
-            return "；".join(p for p in parts if p)
+            local = [self._bureau(session) or "", (office.handles_en if en else None) or office.handles or ""]
+            return "；".join(p for p in local if p)
         office = d.lookup(ref.name)
-        parts = []
+        parts: list[str] = []
         kind = (office.kind_en if en else None) or ref.kind
         if kind:
             parts.append(_fill(t["unit_kind"], kind=kind))
@@ -275,7 +275,7 @@ class Composer:
             city=session.city,
             bureau=bureau,
             hotline=self.ctx.directory.hotline.number,
-            lang=lang,  # type: ignore[arg-type]
+            lang=lang,
             **fields,
         )
 
@@ -309,17 +309,27 @@ class Composer:
         elif mode is Mode.CITY:
             bureau = self._bureau(session)
             lead = (
-                _fill(t["city_followup"], city=session.city, label=m.label, bureau=bureau, hotline=hotline.number,
-                      hotline_name=hotline.name)
+                _fill(
+                    t["city_followup"],
+                    city=session.city,
+                    label=m.label,
+                    bureau=bureau,
+                    hotline=hotline.number,
+                    hotline_name=hotline.name,
+                )
                 if bureau
                 else self._routing(lang, session)
             )
             lines.append(lead)
         elif mode is Mode.REPEAT:
-            lead = _fill(t["repeat"], lead=lead_of(top, decision), label=m.label)
+            lead = _fill(
+                t["repeat"],
+                lead=lead_of(top, decision, self.ctx.templates.budget.get("lead_split_chars", 40)),
+                label=m.label,
+            )
             lines.append(lead)
         else:
-            lead_piece = lead_of(top, decision)
+            lead_piece = lead_of(top, decision, self.ctx.templates.budget.get("lead_split_chars", 40))
             lead = _fill(t["lead"], lead=lead_piece)
             lines.append(lead)
             note = self._status_note(doc, lang)
@@ -337,7 +347,8 @@ class Composer:
                 else:
                     lines.append(_fill(t["no_units"], issuer=doc.issuer))
                 region = getattr(doc, "region", "") or ""
-                if region and getattr(doc, "region_level", "province") == "city" and not session.notes_shown:
+                if region and region not in self.ctx.home_regions:
+                    # a city's or another province's notice is cited as theirs, never as the province's own
                     lines.append(_fill(t["region_note"], region=region))
                 lines.append(self._routing(lang, session))
                 for h in decision.hits[1:]:
@@ -355,7 +366,7 @@ class Composer:
             for part in decision.uncovered:
                 lines.append(_fill(t["partial"], part=part, hotline=hotline.number, bureau_phrase=bureau_phrase))
         cited = [*decision.hits, *decision.related]
-        sources = []
+        sources: list[SourceRef] = []
         for h in cited:
             ref = self.source_ref(self._doc(h.measure))
             if all(s.doc != ref.doc for s in sources):
@@ -425,8 +436,12 @@ class Composer:
             lines = [r["low_relevance"]]
         bureau = self._bureau(session)
         lines.append(
-            _fill(r["contact"], hotline=hotline.number, hotline_name=hotline.name,
-                  bureau_phrase=self._bureau_phrase(lang, bureau))
+            _fill(
+                r["contact"],
+                hotline=hotline.number,
+                hotline_name=hotline.name,
+                bureau_phrase=self._bureau_phrase(lang, bureau),
+            )
         )
         text = self._finish(lines, lang)
         return self._answer(
@@ -447,16 +462,22 @@ class Composer:
         template = s.get(act) or s["filler"]
         examples = str(s["example_separator"]).join(s["examples"])
         bureau_phrase = self._bureau_phrase(lang, self._bureau(session))
-        text = _fill(template, examples=examples, hotline=hotline.number, hotline_name=hotline.name,
-                     bureau_phrase=bureau_phrase)
+        text = _fill(
+            template, examples=examples, hotline=hotline.number, hotline_name=hotline.name, bureau_phrase=bureau_phrase
+        )
         text = self._finish([text], lang)
         return self._answer(text, text, session, lang, in_scope=False, outcome="smalltalk", reason=f"smalltalk:{act}")
 
     def city_noted(self, session: Session, lang: str) -> Answer:
         assert session.city is not None
         hotline = self.ctx.directory.hotline
-        text = _fill(self._t(lang)["city"]["noted"], city=session.city, bureau=self._bureau(session),
-                     hotline=hotline.number, hotline_name=hotline.name)
+        text = _fill(
+            self._t(lang)["city"]["noted"],
+            city=session.city,
+            bureau=self._bureau(session),
+            hotline=hotline.number,
+            hotline_name=hotline.name,
+        )
         text = self._finish([text], lang)
         return self._answer(text, text, session, lang, in_scope=False, outcome="note", reason="city")
 

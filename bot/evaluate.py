@@ -152,13 +152,17 @@ class Report:
         def share(xs: list[Outcome], pred: Any) -> float:
             return round(sum(1 for x in xs if pred(x)) / len(xs), 4) if xs else float("nan")
 
-        numeric = [o for o in outs if o.case.gold and (o.case.figure or (o.case.kind == "numeric" and o.case.must_contain))]
+        numeric = [
+            o for o in outs if o.case.gold and (o.case.figure or (o.case.kind == "numeric" and o.case.must_contain))
+        ]
         english = [o for o in outs if o.case.kind == "english"]
         small = [o for o in outs if o.case.kind == "smalltalk" or o.case.act in ("smalltalk", "thanks")]
         follow = [o for o in outs if o.case.dialogue and o.previous]
         return {
             "answer_chars_median": float(statistics.median(lengths)) if lengths else float("nan"),
-            "answer_chars_p90": float(lengths[min(len(lengths) - 1, int(0.9 * len(lengths)))]) if lengths else float("nan"),
+            "answer_chars_p90": float(lengths[min(len(lengths) - 1, int(0.9 * len(lengths)))])
+            if lengths
+            else float("nan"),
             "figure_in_150": share(
                 numeric,
                 lambda o: bool(o.answer) and (o.case.figure or o.case.must_contain[0]) in o.answer.answer[:150],

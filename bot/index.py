@@ -127,9 +127,7 @@ def analyzer_for(settings: Settings, documents: list[Document]) -> TextAnalyzer:
     ta.add_domain_terms(t for text in corpus for t in ta.quoted_terms(text))
     ta.build_vocabulary(corpus, extra=ta.lexicon_terms())
     # no topic or region veto may refuse what an indexed notice covers (reported at build)
-    ta.restrict_to_corpus(
-        [d.title for d in documents] + corpus, regions=[getattr(d, "region", "") for d in documents]
-    )
+    ta.restrict_to_corpus([d.title for d in documents] + corpus, regions=[getattr(d, "region", "") for d in documents])
     return ta
 
 

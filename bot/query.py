@@ -280,7 +280,7 @@ class QuestionAnalyzer:
             if _has_cue(rest, cue):
                 found.append(act)
                 rest = _remove_cue(rest, cue)
-        if self.ta.tokens(rest) or _CJK.search(rest) and len(_CJK.findall(rest)) > 1:
+        if self.ta.tokens(rest) or (_CJK.search(rest) and len(_CJK.findall(rest)) > 1):
             return None
         if not found:
             return "filler"

@@ -170,7 +170,7 @@ class PolicyRetriever:
                 return 0.0, 1.0
             share = sum(1 for t in terms if t in text) / len(terms)
             return share, 0.0 if share else 1.0
-        tokens = q.topic_tokens or q.tokens
+        tokens = q.tokens
         if not tokens:
             return 0.0, 0.0
         weights = [self.weight(t) for t in tokens]
@@ -338,9 +338,7 @@ class PolicyRetriever:
             c = chunks[row]
             overlap = sum(w for t, w in weights.items() if t in c.text) / total
             score = float(sims[row]) * 4.0 + overlap
-            if q.intent is not None and q.intent.provided_by(c.text):
-                score += 0.3
-            elif q.wants_figure and _DIGIT.search(c.text):
+            if (q.intent is not None and q.intent.provided_by(c.text)) or (q.wants_figure and _DIGIT.search(c.text)):
                 score += 0.3
             out.append(Evidence(sentence=c.sentence or 0, text=c.text, score=score))
         out.sort(key=lambda e: -e.score)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -42,6 +42,7 @@ from bot.query import Intent, QueryAnalysis
 from bot.retrieve import MeasureHit, Ranking
 
 FEATURES = (
+    "dense",  # best-sentence cosine of the clause (the embedder's own scale: the file is tied to its model id)
     "dense_gap",  # best-sentence cosine of the clause minus the median over all clauses
     "dense_z",  # the same as a z-score over all clauses
     "lexical_z",  # BM25 of the clause as a z-score over all clauses
@@ -195,6 +196,7 @@ def features(ranking: Ranking, position: int = 0) -> dict[str, float]:
     runner_up = ranking.hits[position + 1].score if len(ranking.hits) > position + 1 else hit.score - 3.0
     provided = q.intent is None or q.intent.strict or any(q.intent.provided_by(s) for s in hit.measure.sentences)
     return {
+        "dense": hit.dense,
         "dense_gap": hit.dense - ranking.dense_median,
         "dense_z": (hit.dense - ranking.dense_mean) / ranking.dense_std if ranking.dense_std > 1e-9 else 0.0,
         "lexical_z": (hit.lexical - ranking.lexical_mean) / ranking.lexical_std if ranking.lexical_std > 1e-9 else 0.0,
@@ -206,6 +208,18 @@ def features(ranking: Ranking, position: int = 0) -> dict[str, float]:
         "latin": 1.0 if q.latin else 0.0,
         "continuing": 1.0 if ranking.continuing and position == 0 else 0.0,
         "example_gap": (hit.example - ranking.example_out) if ranking.examples else 0.0,
+        # raw signals, kept with every decision for calibration experiments (the model reads FEATURES only)
+        "raw_dense": hit.dense,
+        "raw_measure_cos": hit.measure_cos,
+        "raw_lexical": hit.lexical,
+        "raw_example_in": hit.example,
+        "raw_example_out": ranking.example_out,
+        "raw_tokens": float(len(q.topic_tokens or q.tokens)),
+        "raw_dense_median": ranking.dense_median,
+        "raw_runner_up_dense": ranking.hits[position + 1].dense if len(ranking.hits) > position + 1 else 0.0,
+        "raw_intent_strict": 1.0 if q.intent is not None and q.intent.strict else 0.0,
+        "raw_intent_any": 1.0 if q.intent is not None else 0.0,
+        "raw_pinned": 1.0 if ranking.pinned else 0.0,
     }
 
 
@@ -260,7 +274,12 @@ def decide(
     if not about:
         return Decision(Outcome.REFUSE, Reason.LOW_RELEVANCE, q, probability=p, features=x)
     meta_pin = ranking.pinned and q.clause_ref is None
-    if q.intent is not None and q.intent.strict and not meta_pin and not states(q.intent, top.measure, _words(q, context)):
+    if (
+        q.intent is not None
+        and q.intent.strict
+        and not meta_pin
+        and not states(q.intent, top.measure, _words(q, context))
+    ):
         # about the clause's topic, but the clause leaves the asked detail open: say so, citing it
         return Decision(Outcome.REFUSE, Reason.UNSTATED, q, (top,), probability=p, intent=q.intent, features=x)
     if ranking.pinned:
@@ -318,3 +337,15 @@ def combine(whole: Decision, parts: Sequence[Decision]) -> Decision:
         features=first.features,
         detail=next((d.detail for d in refused if d.detail), None),
     )
+
+
+def prefer_current(decision: Decision, is_current: Callable[[Measure], bool], calibration: Calibration) -> Decision:
+    """An expired, superseded or retired notice is not cited as current: when an honestly related clause of a
+    current notice is close behind, it comes first and the other is still mentioned."""
+    if not decision.answered or decision.top is None or is_current(decision.top.measure):
+        return decision
+    for i, h in enumerate(decision.related):
+        if is_current(h.measure):
+            rest = tuple(x for j, x in enumerate(decision.related) if j != i)
+            return replace(decision, hits=(h, *decision.hits[1:]), related=(decision.top, *rest))
+    return decision

@@ -22,18 +22,49 @@ UNITS = ("专技处", "职业能力处", "就业处", "人才开发处", "鉴定
 
 
 def _measure(units: tuple[str, ...] = ("专技处", "各设区市人力资源社会保障局")) -> Measure:
-    return Measure("notice", 3, "（三）", "二、测试", "建立职称制度。" + SENTENCE, ("建立职称制度。", SENTENCE),
-                   units, "、".join(units), 9)
+    return Measure(
+        "notice",
+        3,
+        "（三）",
+        "二、测试",
+        "建立职称制度。" + SENTENCE,
+        ("建立职称制度。", SENTENCE),
+        units,
+        "、".join(units),
+        9,
+    )
 
 
 def _doc(m: Measure) -> Document:
-    return Document("notice", "notice.txt", "关于印发若干措施的通知", "江苏省人力资源和社会保障厅", "2022年5月23日",
-                    "若干措施", "0" * 64, (Section(2, "二、测试", "测试"),), (m,))
+    return Document(
+        "notice",
+        "notice.txt",
+        "关于印发若干措施的通知",
+        "江苏省人力资源和社会保障厅",
+        "2022年5月23日",
+        "若干措施",
+        "0" * 64,
+        (Section(2, "二、测试", "测试"),),
+        (m,),
+    )
 
 
 def _query(text: str, *, lang: str = "zh-Hans", intent: Intent | None = None, office: bool = False) -> QueryAnalysis:
-    return QueryAnalysis(text, text, text, lang, "latin" if lang == "en" else "cjk", (), (), ("遴选",), ("遴选",),
-                         ("遴选",), intent=intent, wants_figure=intent is not None, asks_for_office=office)
+    return QueryAnalysis(
+        text,
+        text,
+        text,
+        lang,
+        "latin" if lang == "en" else "cjk",
+        (),
+        (),
+        ("遴选",),
+        ("遴选",),
+        ("遴选",),
+        intent=intent,
+        wants_figure=intent is not None,
+        asks_for_office=office,
+    )
 
 
 def _decision(q: QueryAnalysis, m: Measure, **kw: object) -> Decision:
@@ -103,8 +134,9 @@ def test_english_and_traditional_replies(composer: Composer) -> None:
 
 
 def test_a_partial_answer_names_the_uncovered_part(composer: Composer) -> None:
-    d = _decision(_query("遴选"), _measure(), outcome=Outcome.PARTIAL, reason=Reason.PARTIAL,
-                  uncovered=("另外养老金怎么算",))
+    d = _decision(
+        _query("遴选"), _measure(), outcome=Outcome.PARTIAL, reason=Reason.PARTIAL, uncovered=("另外养老金怎么算",)
+    )
     a = composer.answer(d, Session(city="南京"))
     assert a.outcome == "partial" and a.uncovered == "另外养老金怎么算"
     assert "“另外养老金怎么算”" in a.answer and "南京市人力资源和社会保障局" in a.answer

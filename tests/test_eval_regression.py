@@ -6,6 +6,8 @@ of paraphrases and unrelated citizen questions (tests/data/calibration.jsonl).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.answer import PolicyBot
@@ -98,3 +100,69 @@ def test_holdout_set(bot: PolicyBot) -> None:
     assert m["office_accuracy"] == 1.0, m
     d = run(bot, DATA / "holdout_dialogues.jsonl").metrics()
     assert d["dialogue_turns"] >= 0.88, d
+
+
+SCOPE = DATA / "scope"
+TRAFFIC = DATA / "traffic"
+
+
+@pytest.mark.parametrize(
+    ("name", "floor"),
+    [
+        ("faq_oos_a.jsonl", FLOOR_FAQ_FIT),
+        ("faq_oos_b.jsonl", FLOOR_FAQ_HELD),
+        ("near_miss_fit.jsonl", FLOOR_NEAR_FIT),
+        ("near_miss_heldout.jsonl", FLOOR_NEAR_HELD),
+    ],
+)
+def test_citizen_questions_the_notice_does_not_answer_are_refused(bot: PolicyBot, name: str, floor: float) -> None:
+    """Real-traffic-like out-of-scope questions (FAQ topics of a 人社 bureau) and near misses per clause; the
+    *_fit halves were used to calibrate the scope decision and to write topic patterns, the others never."""
+    m = run(bot, SCOPE / name).metrics()
+    assert m["oos_refused"] >= floor, m
+
+
+def test_compound_questions_are_answered_for_the_covered_part(bot: PolicyBot) -> None:
+    report = run(bot, SCOPE / "compound.jsonl")
+    m = report.metrics()
+    assert m["false_refusal"] <= FLOOR_COMPOUND_FR and m["top1"] >= FLOOR_COMPOUND_TOP1, m
+    partial = [o for o in report.outcomes if o.case.kind == "compound" and o.answer and o.answer.outcome == "partial"]
+    assert len(partial) >= FLOOR_COMPOUND_PARTIAL
+
+
+def test_instructions_around_a_genuine_question(bot: PolicyBot) -> None:
+    """The genuine question is answered; the injected claim never appears; bare instructions are declined."""
+    report = run(bot, SCOPE / "injection.jsonl")
+    m = report.metrics()
+    assert m["top1"] >= FLOOR_INJECTION_TOP1 and m["oos_refused"] == 1.0, m
+    lines = [json.loads(x) for x in (SCOPE / "injection.jsonl").read_text(encoding="utf-8").splitlines() if x]
+    claims = {x["id"]: x.get("must_not_contain", []) for x in lines}
+    for o in report.outcomes:
+        assert o.answer is not None
+        for claim in claims[o.case.id]:
+            if claim not in _source_text(bot):
+                assert claim not in o.answer.answer, (o.case.id, claim)
+
+
+def _source_text(bot: PolicyBot) -> str:
+    return "".join(m.text for m in bot.index.measures) + bot.settings.offices_path.read_text(encoding="utf-8")
+
+
+def test_traffic_like_questions_and_phone_form(bot: PolicyBot) -> None:
+    """240 traffic-like questions (45 % out of scope) and the form figures of the phone-answers issue."""
+    report = run(bot, TRAFFIC / "traffic.jsonl")
+    m = report.metrics()
+    assert m["top1"] >= FLOOR_TRAFFIC_TOP1 and m["false_refusal"] <= FLOOR_TRAFFIC_FR, m
+    assert m["oos_refused"] >= FLOOR_TRAFFIC_OOS, m
+    form = report.form()
+    assert form["answer_chars_median"] <= 350 and form["answer_chars_p90"] <= 700, form
+    assert run(bot, TRAFFIC / "numeric.jsonl").form()["figure_in_150"] >= 0.9
+    assert run(bot, TRAFFIC / "english.jsonl").form()["english_out"] >= 0.9
+    assert run(bot, TRAFFIC / "smalltalk.jsonl").form()["smalltalk_no_apology"] >= 0.9
+
+
+def test_traffic_dialogues(bot: PolicyBot) -> None:
+    report = run(bot, TRAFFIC / "dialogues.jsonl")
+    m, form = report.metrics(), report.form()
+    assert m["dialogue_turns"] >= FLOOR_TRAFFIC_DIALOGUES, m
+    assert form["followup_repeats"] <= 0.10, form

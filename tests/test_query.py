@@ -57,7 +57,13 @@ def test_a_compound_question_is_split_into_its_parts(bot: PolicyBot) -> None:
 
 @pytest.mark.parametrize(
     ("question", "number"),
-    [("（七）", 7), ("第7条讲的是什么", 7), ("第十一条找哪个部门", 11), ("第7项措施", 7), ("What does article 3 say?", 3)],
+    [
+        ("（七）", 7),
+        ("第7条讲的是什么", 7),
+        ("第十一条找哪个部门", 11),
+        ("第7项措施", 7),
+        ("What does article 3 say?", 3),
+    ],
 )
 def test_a_clause_named_by_number(bot: PolicyBot, question: str, number: int) -> None:
     ref = analyze(bot, question).clause_ref
@@ -81,7 +87,9 @@ def test_a_clause_named_by_number(bot: PolicyBot, question: str, number: int) ->
         ("谢谢，那稳岗返还呢", None),
     ],
 )
-def test_small_talk_is_recognised_only_when_nothing_else_is_asked(bot: PolicyBot, question: str, act: str | None) -> None:
+def test_small_talk_is_recognised_only_when_nothing_else_is_asked(
+    bot: PolicyBot, question: str, act: str | None
+) -> None:
     assert analyze(bot, question).act == act
 
 

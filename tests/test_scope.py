@@ -51,7 +51,9 @@ def query(text: str = "问题", **kw: object) -> QueryAnalysis:
     return QueryAnalysis(**values)  # type: ignore[arg-type]
 
 
-def hit(m: Measure, *, score: float = 2.0, dense: float = 0.9, coverage: float = 1.0, example: float = 0.0) -> MeasureHit:
+def hit(
+    m: Measure, *, score: float = 2.0, dense: float = 0.9, coverage: float = 1.0, example: float = 0.0
+) -> MeasureHit:
     evidence = tuple(Evidence(i, s, 4.0 - i) for i, s in enumerate(m.sentences))
     return MeasureHit(m, score, dense, dense, 5.0, coverage, 1.0 - coverage, coverage, evidence, example)
 
@@ -87,8 +89,13 @@ M16 = measure(16, "对纳入省级创业示范基地的园区,给予最高不超
         (query(intent=AMOUNT, tokens=("稳岗返还",)), [hit(M7)], {}, Outcome.REFUSE, Reason.UNSTATED),
         (query(intent=AMOUNT, tokens=("奖补",)), [hit(M16)], {}, Outcome.ANSWER, Reason.EVIDENCE),
         # a clause named by number is answered whatever its evidence
-        (query(clause_ref=ClauseRef(7, "第7条")), [hit(M7, coverage=0.0)], {"pinned": True}, Outcome.ANSWER,
-         Reason.LABEL),
+        (
+            query(clause_ref=ClauseRef(7, "第7条")),
+            [hit(M7, coverage=0.0)],
+            {"pinned": True},
+            Outcome.ANSWER,
+            Reason.LABEL,
+        ),
         # a follow-up that stays on the clause in play
         (query(), [hit(M7)], {"continuing": True}, Outcome.ANSWER, Reason.FOLLOWUP),
     ],
@@ -120,7 +127,7 @@ def test_features_are_relative_to_the_field_not_absolute_cosines() -> None:
     a = features(ranking(query(), hit(M7, dense=0.90), dense_mean=0.80, dense_median=0.80))
     b = features(ranking(query(), hit(M7, dense=0.60), dense_mean=0.50, dense_median=0.50))
     assert a["dense_gap"] == pytest.approx(b["dense_gap"]) and a["dense_z"] == pytest.approx(b["dense_z"])
-    assert set(a) == set(FEATURES)
+    assert set(FEATURES) <= set(a)
 
 
 def test_a_non_strict_intent_no_sentence_provides_is_a_feature() -> None:

@@ -14,7 +14,8 @@
 import { clear, el, measureHref, phoneText, telLink } from './dom.js';
 
 const LOCAL_BUREAU_KIND = '设区市人力资源和社会保障局';
-const NOTE_PREFIX = '【提示】';
+// the note line of the answer text: today's '提示：' and the earlier '【提示】'
+const NOTE_PREFIXES = ['提示：', '【提示】'];
 const DEFAULT_NOTE = '以上信息仅供参考，具体以当地人社部门的解释为准。';
 
 /** The first line of a text, without surrounding blanks. */
@@ -150,7 +151,8 @@ export function sourceCard(sources) {
 export function noteText(text) {
   for (const line of String(text || '').split('\n')) {
     const s = line.trim();
-    if (s.startsWith(NOTE_PREFIX) && s.length > NOTE_PREFIX.length) return s.slice(NOTE_PREFIX.length);
+    const prefix = NOTE_PREFIXES.find((p) => s.startsWith(p) && s.length > p.length);
+    if (prefix) return s.slice(prefix.length);
   }
   return DEFAULT_NOTE;
 }

@@ -16,7 +16,8 @@
 'use strict';
 
 const LOCAL_BUREAU_KIND = '设区市人力资源和社会保障局';
-const NOTE_PREFIX = '【提示】';
+// the note line of the answer text: today's '提示：' and the earlier '【提示】'
+const NOTE_PREFIXES = ['提示：', '【提示】'];
 const DEFAULT_NOTE = '以上信息仅供参考，具体以当地人社部门的解释为准。';
 const HOTLINE = '12333';
 // which cards start open: where to go (short, and the number to call); the others on a tap
@@ -66,7 +67,10 @@ function noteText(text) {
   const lines = String(text || '').split('\n');
   for (let i = 0; i < lines.length; i += 1) {
     const s = lines[i].trim();
-    if (s.indexOf(NOTE_PREFIX) === 0 && s.length > NOTE_PREFIX.length) return s.slice(NOTE_PREFIX.length);
+    for (let k = 0; k < NOTE_PREFIXES.length; k += 1) {
+      const p = NOTE_PREFIXES[k];
+      if (s.indexOf(p) === 0 && s.length > p.length) return s.slice(p.length);
+    }
   }
   return DEFAULT_NOTE;
 }
