@@ -6,8 +6,9 @@
            cells are separated by two spaces (issuers printed side by side in a borderless table)
 ``.pdf``   pypdf, page by page; a PDF with no text layer (a scan) raises :class:`NoTextLayer`;
            page-number lines (``— 3 —``) are dropped
-``.html``  trafilatura (main content, paragraph breaks kept), falling back to the text of the block
-           elements when it finds nothing (a bare page); charset from the ``<meta>`` or detected
+``.html``  trafilatura (main content, paragraph breaks kept; the page's heading first when the content
+           does not repeat it), falling back to the text of the block elements when it finds nothing
+           (a bare page); charset from the ``<meta>``, else UTF-8, else GB18030
 =========  ==========================================================================================
 
 Errors are typed (:mod:`bot.errors`) and name the file. Example::
@@ -147,12 +148,17 @@ def _html_text(data: bytes, name: str) -> str:
     import trafilatura
 
     html = _decode_html(data)
-    text = trafilatura.extract(
-        html, output_format="txt", include_tables=True, include_comments=False, favor_recall=True, deduplicate=False
+    extracted = trafilatura.bare_extraction(
+        html, include_tables=True, include_comments=False, deduplicate=False, with_metadata=True
     )
-    if text and text.strip():
-        return text
-    return _plain_html_text(html, name)
+    text = (getattr(extracted, "text", None) or "").strip()
+    if not text:
+        return _plain_html_text(html, name)
+    title = " ".join((getattr(extracted, "title", None) or "").split())
+    head = [ln.strip() for ln in text.splitlines()[:3]]
+    if title and not any(title in ln or ln in title for ln in head if ln):
+        text = f"{title}\n{text}"  # the notice's title is the page heading, outside the extracted body
+    return text
 
 
 def _plain_html_text(html: str, name: str) -> str:

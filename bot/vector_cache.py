@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from bot.errors import IndexCorrupt
+
+log = logging.getLogger("policybot.vector_cache")
 
 KEEP_BUILDS = 3
 BATCH = 64
@@ -59,16 +62,14 @@ class VectorCache:
         """Open (creating) the model's cache for one build; commits and prunes on success."""
         path = cls.path_for(cache_dir, model_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30)
         try:
-            try:
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL, used INTEGER)"
-                )
-                conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-                meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
-            except sqlite3.DatabaseError as exc:
-                raise IndexCorrupt("向量缓存已损坏", detail=f"{path}: {exc}") from exc
+            conn, meta = cls._connect(path)
+        except sqlite3.DatabaseError as exc:
+            # only a cache: start afresh rather than fail the build
+            log.warning("vector cache %s unreadable (%s); starting an empty one", path, exc)
+            path.unlink(missing_ok=True)
+            conn, meta = cls._connect(path)
+        try:
             if meta and (meta.get("model_id") != model_id or meta.get("dim") != str(dim)):
                 conn.execute("DELETE FROM vectors")  # another model wrote here (hash collision or edited file)
             serial = int(meta.get("serial", "0")) + 1
@@ -85,6 +86,20 @@ class VectorCache:
             raise
         finally:
             conn.close()
+
+    @staticmethod
+    def _connect(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
+        conn = sqlite3.connect(path, timeout=30)
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL, used INTEGER)"
+            )
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn, meta
 
     def key(self, kind: str, text: str) -> bytes:
         return hashlib.sha256(f"{self.model_id}\0{kind}\0{text}".encode()).digest()
