@@ -607,7 +607,7 @@ def _split_top_level(content: str) -> list[str]:
 
 
 # --- the parser --------------------------------------------------------------------------------------
-@dataclass
+@dataclass(eq=False)
 class _Node:
     heading: _Heading | None
     line: int
@@ -619,7 +619,7 @@ class _Node:
         return self.heading.rank if self.heading else -1
 
 
-@dataclass
+@dataclass(eq=False)
 class _Segment:
     kind: str  # "main" | "attachment"
     lines: list[_Line] = field(default_factory=list)
@@ -641,7 +641,6 @@ class _NoticeParser:
         self.r = _Reader(terms)
         lines = [unicodedata.normalize("NFC", ln).strip() for ln in text.splitlines()]
         self.lines = [_Line(i + 1, ln) for i, ln in enumerate(lines) if ln]
-        self.n_lines = len(lines)
         self.warnings: list[str] = []
         self.sections: list[Section] = []
         self.clauses: list[Measure] = []
