@@ -25,6 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.answer import Answer
+from bot.api_documents import PREFIX as DOCUMENTS_PREFIX
+from bot.api_documents import documents_router
 from bot.config import Settings, get_settings
 from bot.errors import PolicyBotError
 from bot.service import (
@@ -152,21 +154,25 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 # --- middleware --------------------------------------------------------------------------------------
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413 before any parsing (declared or streamed)."""
+    """Refuse request bodies over ``limit`` bytes with 413 before any parsing (declared or streamed);
+    ``overrides`` maps path prefixes to their own limit (document uploads)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, overrides: dict[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.overrides = overrides or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        limit = next((n for prefix, n in self.overrides.items() if path.startswith(prefix)), self.limit)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         too_big = error_response(413, "payload_too_large", "请求内容太长了")
         if declared is not None:
             try:
-                if int(declared) > self.limit:
+                if int(declared) > limit:
                     await too_big(scope, receive, send)
                     return
             except ValueError:
@@ -179,7 +185,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise _BodyTooLarge
             return message
 
@@ -280,7 +286,9 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
             allow_headers=["Content-Type", "Authorization"],
             max_age=600,
         )
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # uploads of documents carry a multipart body up to max_upload_bytes (+ 64 KiB of form overhead)
+    upload_limit = settings.max_upload_bytes + 65_536
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, overrides={DOCUMENTS_PREFIX: upload_limit})
 
     def client_of(request: Request) -> str:
         if settings.trust_proxy_headers:
@@ -400,6 +408,8 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     )
     def admin_status(_: Admin, service: Svc) -> IndexStatus:
         return service.status()
+
+    app.include_router(documents_router(require_admin))  # /v1/admin/documents (bot/api_documents.py)
 
     if settings.web_dir.is_dir():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")

@@ -238,11 +238,19 @@ class Composer:
         if status == "expired":
             return _fill(t["status_expired"], expires=getattr(doc, "expires", "") or doc.date)
         if status == "superseded":
-            by = getattr(doc, "superseded_by", "") or ""
+            by = self._superseded_by(doc)
             return _fill(t["status_superseded"], by=by) if by else t["status_retired"]
         if status == "retired":
             return str(t["status_retired"])
         return None
+
+    def _superseded_by(self, doc: Document) -> str:
+        """The name of the indexed notice that repeals ``doc`` (by 文号 or title), or ""."""
+        keys = {k for k in (getattr(doc, "doc_number", ""), doc.title, doc.name) if k}
+        for other in self.ctx.documents.values():
+            if other.slug != doc.slug and keys & set(getattr(other, "supersedes", ())):
+                return other.name
+        return ""
 
     def _measure_line(self, m: Measure, lang: str) -> str:
         t = self._t(lang)["answer"]

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     index_dir: Path = Field(REPO_ROOT / "index", description="Lexicon, office directory, sources, build.")
     sources_dir: Path | None = Field(None, description="Notices to ingest; default <index_dir>/sources.")
     build_dir: Path | None = Field(None, description="Built index; default <index_dir>/build.")
+    vector_cache_dir: Path | None = Field(
+        None, description="Content-addressed embedding cache shared by builds; default <build_dir>/vectors."
+    )
+    max_upload_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024, description="Largest document upload (admin), bytes."
+    )
     prompts_dir: Path = Field(REPO_ROOT / "prompts", description="Answer templates.")
     web_dir: Path = Field(REPO_ROOT / "web", description="Static H5 chat page.")
     db_path: Path = Field(REPO_ROOT / "var" / "policybot.sqlite3", description="Feedback/log SQLite file.")
@@ -109,6 +115,10 @@ class Settings(BaseSettings):
     @property
     def intents_path(self) -> Path:
         return self.index_dir / "intents.json"
+
+    @property
+    def vector_cache_path(self) -> Path:
+        return self.vector_cache_dir or self.build_path / "vectors"
 
     @property
     def lexicon_path(self) -> Path:

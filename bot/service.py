@@ -16,7 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -25,7 +27,7 @@ from bot.auth import user_tag
 from bot.config import Settings
 from bot.embeddings import VectorEmbeddings, make_embeddings
 from bot.errors import InvalidQuestion, NotFound, PolicyBotError
-from bot.index import build_index, ensure_index, load_index, staleness
+from bot.index import build_index, build_lock, current_generation, ensure_index, load_index, staleness
 from bot.ingest import Measure
 from bot.moderation import BLOCKED_REASON, Channel, Moderator
 from bot.sessions import MemorySessionStore, RateLimiter, SessionStore
@@ -35,6 +37,7 @@ log = logging.getLogger("policybot.service")
 
 
 DISK_CHECK_SECONDS = 5.0
+T = TypeVar("T")
 
 
 class NotReady(PolicyBotError):
@@ -55,6 +58,14 @@ class DocumentInfo(BaseModel):
     issuer: str
     date: str
     measures: int
+    doc_number: str = ""
+    issuers: list[str] = []
+    date_iso: str = ""
+    region: str = ""
+    region_level: str = ""
+    effective_from: str = ""
+    expires: str = ""
+    status: str = "current"  # today: current | expired | superseded | retired
 
 
 class MeasureInfo(BaseModel):
@@ -167,6 +178,10 @@ class ChatService:
             self._disk_problem = staleness(self.settings)
         problem = self._disk_problem
         if problem is None:
+            on_disk = current_generation(self.settings.build_path)
+            if on_disk is not None and on_disk != self._bot.index.path:
+                # another process (policybot docs add, another worker) swapped in a newer generation
+                self.start_reindex(rebuild=False)
             return True, f"index {self._bot.index.version} loaded"
         if self.settings.auto_build_index:
             self.start_reindex()
@@ -225,7 +240,22 @@ class ChatService:
     # --- browsing ---------------------------------------------------------------------------------
     def documents(self) -> list[DocumentInfo]:
         return [
-            DocumentInfo(doc=d.slug, title=d.title, name=d.name, issuer=d.issuer, date=d.date, measures=len(d.measures))
+            DocumentInfo(
+                doc=d.slug,
+                title=d.title,
+                name=d.name,
+                issuer=d.issuer,
+                date=d.date,
+                measures=len(d.measures),
+                doc_number=d.doc_number,
+                issuers=list(d.issuers),
+                date_iso=d.date_iso,
+                region=d.region,
+                region_level=d.region_level,
+                effective_from=d.effective_from,
+                expires=d.expires,
+                status=d.status_on(),
+            )
             for d in self.bot.index.documents
         ]
 
@@ -282,29 +312,43 @@ class ChatService:
             last_error=self._reindex.last_error,
         )
 
-    def start_reindex(self) -> bool:
-        """Rebuild in a background thread and swap the bot when done. False if one is already running."""
+    def start_reindex(self, *, rebuild: bool = True) -> bool:
+        """Rebuild (or with ``rebuild=False`` only reload the generation on disk) in a background thread and
+        swap the bot when done. False if one is already running."""
         with self._reindex_lock:
             if self._reindex.state == "running":
                 return False
             self._reindex.state = "running"
-        threading.Thread(target=self._run_reindex, name="reindex", daemon=True).start()
+        threading.Thread(target=self._run_reindex, args=(rebuild,), name="reindex", daemon=True).start()
         return True
 
-    def _run_reindex(self) -> None:
+    def _run_reindex(self, rebuild: bool = True) -> None:
         started = time.perf_counter()
         try:
-            emb = self._embeddings or make_embeddings(self.settings)
-            self._embeddings = emb
-            build_index(self.settings, emb)
-            # answers keep using the old bot until this single reference assignment
-            self._bot = PolicyBot.with_index(self.settings, load_index(self.settings, emb), emb)
+            self.rebuild_and_swap(build=rebuild)
             self._reindex = _Reindex("idle", None)
-            self._disk_checked_at = float("-inf")  # look at the disk afresh on the next readiness probe
             log.info("reindex done in %.1fs", time.perf_counter() - started)
         except Exception as exc:
             self._reindex = _Reindex("failed", f"{type(exc).__name__}: {exc}")
             log.exception("reindex failed")
+
+    def rebuild_and_swap(self, *, build: bool = True) -> None:
+        """Build a new generation from the sources, load it and swap the bot. Answers keep using the old bot
+        until the single reference assignment. Holds the build lock throughout, so a concurrent change of the
+        sources, another rebuild or another process's build waits and the newest generation is the one served.
+        """
+        emb = self._embeddings or make_embeddings(self.settings)
+        self._embeddings = emb
+        with build_lock(self.settings.build_path):
+            if build:
+                build_index(self.settings, emb)
+            self._bot = PolicyBot.with_index(self.settings, load_index(self.settings, emb), emb)
+        self._disk_checked_at = float("-inf")  # look at the disk afresh on the next readiness probe
+
+    def change_documents(self, change: Callable[[Callable[[], None]], T]) -> T:
+        """Run a knowledge-base change (``bot.catalog.KnowledgeBase`` add/retire/remove) with this service's
+        rebuild: synchronous, serialised with background reindexing, the new generation served on return."""
+        return change(self.rebuild_and_swap)
 
 
 def _measure_info(m: Measure) -> MeasureInfo:

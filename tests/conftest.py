@@ -6,7 +6,9 @@ break an index use the three-measure ``tests/data/mini-notice.txt`` in their own
 
 from __future__ import annotations
 
+import atexit
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,19 @@ SHARED = REPO_ROOT.parent / "shared"
 DATA = Path(__file__).parent / "data"
 NOTICE = REPO_ROOT / "index" / "sources" / "jiangsu-hrss-digital-economy-measures-2022.txt"
 MINI = DATA / "mini-notice.txt"
+
+
+_VECTOR_CACHE: list[Path] = []
+
+
+def session_vector_cache() -> Path:
+    """One embedding cache for this test process, so each fixture index does not re-embed the example bank.
+    Tests about the cache itself pass their own ``vector_cache_dir``."""
+    if not _VECTOR_CACHE:
+        path = Path(tempfile.mkdtemp(prefix="policybot-vectors-"))
+        atexit.register(shutil.rmtree, path, True)
+        _VECTOR_CACHE.append(path)
+    return _VECTOR_CACHE[0]
 
 
 def make_settings(root: Path, sources: list[Path], **overrides: object) -> Settings:
@@ -33,6 +48,7 @@ def make_settings(root: Path, sources: list[Path], **overrides: object) -> Setti
         "examples.jsonl",
         "intents.json",
         "calibration.json",
+        "notice_terms.json",
     ):
         if (REPO_ROOT / "index" / name).exists():
             shutil.copy(REPO_ROOT / "index" / name, index_dir / name)
@@ -40,7 +56,11 @@ def make_settings(root: Path, sources: list[Path], **overrides: object) -> Setti
     src.mkdir(exist_ok=True)
     for s in sources:
         shutil.copy(s, src / s.name)
-    values: dict[str, object] = {"index_dir": index_dir, "db_path": root / "var" / "policybot.sqlite3"}
+    values: dict[str, object] = {
+        "index_dir": index_dir,
+        "db_path": root / "var" / "policybot.sqlite3",
+        "vector_cache_dir": session_vector_cache(),
+    }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 
