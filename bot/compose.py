@@ -501,3 +501,12 @@ class Composer:
             reason=reason,
             sources=[self.source_ref(d) for d in self.ctx.documents.values()],
         )
+
+
+def compose(decision: Decision, session: Session, ctx: ComposeContext, mode: Mode = Mode.FIRST) -> Answer:
+    """The reply to one decided turn: an answer (or partial answer) or a refusal. Pure: nothing is read or
+    written besides the arguments, so the same decision and session always give the same text."""
+    composer = Composer(ctx)
+    if decision.outcome is Outcome.REFUSE:
+        return composer.refusal(decision, session)
+    return composer.answer(decision, session, mode)
