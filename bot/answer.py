@@ -108,7 +108,14 @@ class PolicyBot:
         self.templates = templates
         self.calibration = calibration
         self.composer = Composer(
-            ComposeContext(directory, templates, index.doc_by_slug, date.today(), index.analyzer.to_traditional)
+            ComposeContext(
+                directory,
+                templates,
+                index.doc_by_slug,
+                date.today(),
+                index.analyzer.to_traditional,
+                tuple(index.analyzer.lexicon.home_region),
+            )
         )
         self._vectors: _LockedLRU[str, np.ndarray] = _LockedLRU(settings.answer_cache_size)
         # whole answers to questions asked without conversation context, with the session state they leave

@@ -76,7 +76,7 @@ class ComposeContext:
     documents: Mapping[str, Document]
     today: date
     to_traditional: Callable[[str], str] | None = None
-    home_regions: tuple[str, ...] = ("江苏省", "全国")  # where a notice applies without a note
+    home_regions: tuple[str, ...] = ()  # regions (lexicon home_region) where a notice applies without a note
 
 
 def _fill(template: str, **values: object) -> str:
@@ -355,7 +355,7 @@ class Composer:
                 else:
                     lines.append(_fill(t["no_units"], issuer=doc.issuer))
                 region = getattr(doc, "region", "") or ""
-                if region and region not in self.ctx.home_regions:
+                if region and not any(h in region for h in self.ctx.home_regions):
                     # a city's or another province's notice is cited as theirs, never as the province's own
                     lines.append(_fill(t["region_note"], region=region))
                 lines.append(self._routing(lang, session))

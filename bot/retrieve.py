@@ -95,7 +95,8 @@ class Ranking:
     lexical_mean: float = 0.0
     lexical_std: float = 0.0
     example_out: float = 0.0  # cosine of the closest out-of-scope example question (0 without a bank)
-    examples: bool = False  # an example bank took part
+    examples: bool = False  # the first clause has labelled examples in the bank (their similarity is evidence)
+    foreign: bool = False  # the first clause belongs to a notice of a region outside the home province
     pinned: bool = False  # the first hit was pinned (named by number, or a meta follow-up)
     continuing: bool = False  # a conversation prior was applied and the first hit is the clause in play
 
@@ -134,6 +135,13 @@ class PolicyRetriever:
             not self.analyzer.asks_for_office(self.analyzer.normalize(e.question)) for e in index.examples
         ]
         self._example_texts = [self.analyzer.normalize(e.question) for e in index.examples]
+        self._with_examples = {mid for e in index.examples for mid in e.measures}
+        home = tuple(self.analyzer.lexicon.home_region)
+        self._foreign = {
+            d.slug
+            for d in index.documents
+            if (r := getattr(d, "region", "") or "") and not any(h in r for h in home)
+        }
 
     # --- word statistics --------------------------------------------------------------------------
     def weight(self, token: str) -> float:
@@ -271,7 +279,8 @@ class PolicyRetriever:
             lexical_mean=float(lex.mean()),
             lexical_std=float(lex.std()),
             example_out=example_out,
-            examples=bool(ki.examples),
+            examples=top_id in self._with_examples,
+            foreign=bool(hits) and hits[0].measure.doc in self._foreign,
             pinned=pin is not None and top_id == pin,
             continuing=bool(prior) and top_id in (prior or {}),
         )

@@ -264,7 +264,8 @@ def decide(
     top = ranking.top
     if top is None:
         return Decision(Outcome.REFUSE, Reason.LOW_RELEVANCE, q)
-    if q.other_region and not ranking.pinned:
+    # a region named in the question is vetoed unless a notice of another region is what answers
+    if q.other_region and not ranking.pinned and not ranking.foreign:
         return Decision(Outcome.REFUSE, Reason.REGION, q, detail=q.other_region)
     if q.out_of_scope_topic and not ranking.pinned:
         return Decision(Outcome.REFUSE, Reason.TOPIC, q, detail=q.out_of_scope_topic)

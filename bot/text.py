@@ -240,17 +240,19 @@ class TextAnalyzer:
         return next((t.topic for t in self._topics if t.matches(text, self.glued)), None)
 
     def restrict_to_corpus(self, texts: Iterable[str], regions: Iterable[str] = ()) -> list[str]:
-        """Disable every out-of-scope pattern that occurs in an indexed text, and every other region that an
-        indexed notice applies to: no veto may refuse what a notice answers. Returns what was disabled
+        """Disable every out-of-scope topic one of whose patterns occurs in an indexed text, and every other
+        region that an indexed notice applies to: no veto may refuse what a notice answers. Returns what was disabled
         ("topic 养老金和退休待遇: 养老保险", "region 湖北") for the build report."""
         corpus = "\n".join(self.normalize(t) for t in texts)
         disabled: list[str] = []
         topics = []
         for t in self.lexicon.out_of_scope:
-            kept = tuple(p for p in t.patterns if not _pattern(p).search(corpus))
-            disabled += [f"topic {t.topic}: {p}" for p in t.patterns if p not in kept]
-            if kept:
-                topics.append(OutOfScopeTopic(t.topic, kept))
+            # one pattern a notice prints (养老保险) shows the topic is covered: the whole topic goes (养老金 too)
+            found = [p for p in t.patterns if _pattern(p).search(corpus)]
+            if found:
+                disabled.append(f"topic {t.topic}: {', '.join(found)}")
+            else:
+                topics.append(t)
         self._topics = tuple(topics)
         served = [self.normalize(r) for r in regions if r]
         gone = {r for r in self.lexicon.other_regions if any(r in s or s.startswith(r) for s in served)}
