@@ -344,6 +344,10 @@ class Composer:
             if note:
                 lines.append(note)
             if mode is Mode.FOLLOWUP:
+                # a new question about the clause in play: the sentences that answer it, not the whole card again
+                quote = self._quote(top, lead_piece, skip=set(session.shown))
+                if quote:
+                    lines.append(_fill(t["quote_line"], quote=quote))
                 lines.append(_fill(t["followup_same"], label=m.label))
             else:
                 lines.append(self._measure_line(m, lang))
@@ -393,7 +397,14 @@ class Composer:
             sources=sources,
         )
 
-    def _quote(self, hit: MeasureHit, lead: str) -> str:
+    def quoted(self, hit: MeasureHit, lead: str, skip: set[int] | None = None) -> list[int]:
+        """Positions of the sentences :meth:`_quote` shows (so a conversation does not show them again)."""
+        return sorted(i for i, _ in self._chosen(hit, lead, skip or set()))
+
+    def _quote(self, hit: MeasureHit, lead: str, skip: set[int] | None = None) -> str:
+        return "".join(text for _, text in self._chosen(hit, lead, skip or set()))
+
+    def _chosen(self, hit: MeasureHit, lead: str, skip: set[int]) -> list[tuple[int, str]]:
         """The quoted sentences not already said by the lead, within the quote budget (whole sentences only,
         best first, shown in the notice's order)."""
         budget = self.ctx.templates.budget.get("quote_chars", 200)
@@ -401,13 +412,13 @@ class Composer:
         used = 0
         core = lead.rstrip("。；;")
         for e in sorted(hit.quote(), key=lambda e: -e.score):
-            if e.text.rstrip("。；;") == core:
+            if e.text.rstrip("。；;") == core or e.sentence in skip:
                 continue
             if chosen and used + len(e.text) > budget:
                 continue
             chosen.append((e.sentence, e.text))
             used += len(e.text)
-        return "".join(text for _, text in sorted(chosen))
+        return sorted(chosen)
 
     def _also(self, hit: MeasureHit, lang: str, *, first_doc: str) -> str:
         t = self._t(lang)["answer"]

@@ -91,6 +91,7 @@ class Session:
     lang: str | None = None
     notes_shown: bool = False
     history: list[tuple[str, str | None]] = field(default_factory=list)
+    shown: list[int] = field(default_factory=list)  # sentences of the clause in play already quoted
 
     HISTORY = 6
 
@@ -107,6 +108,7 @@ class Session:
             "lang": self.lang,
             "notes_shown": self.notes_shown,
             "history": [list(h) for h in self.history],
+            "shown": list(self.shown),
         }
 
     @classmethod
@@ -124,6 +126,7 @@ class Session:
             lang=raw.get("lang"),
             notes_shown=bool(raw.get("notes_shown")),
             history=history[-cls.HISTORY :],
+            shown=[int(i) for i in raw.get("shown") or [] if isinstance(i, int)],
         )
 
 
