@@ -345,7 +345,9 @@ class Composer:
                 lines.append(note)
             if mode is Mode.FOLLOWUP:
                 # a new question about the clause in play: the sentences that answer it, not the whole card again
-                quote = self._quote(top, lead_piece, skip=set(session.shown))
+                # the sentence that answers best is quoted again; other sentences already shown are not
+                best = top.evidence[0].sentence if top.evidence else -1
+                quote = self._quote(top, lead_piece, skip=set(session.shown) - {best})
                 if quote:
                     lines.append(_fill(t["quote_line"], quote=quote))
                 lines.append(_fill(t["followup_same"], label=m.label))
