@@ -23,7 +23,7 @@ DIALOGUES = SHARED / "eval" / "dev_dialogues.jsonl"
 FLOOR_FAQ_FIT, FLOOR_FAQ_HELD, FLOOR_NEAR_FIT, FLOOR_NEAR_HELD = 0.84, 0.80, 0.20, 0.25
 FLOOR_COMPOUND_FR, FLOOR_COMPOUND_TOP1, FLOOR_COMPOUND_PARTIAL = 0.06, 0.93, 5
 FLOOR_INJECTION_TOP1 = 0.72
-FLOOR_TRAFFIC_TOP1, FLOOR_TRAFFIC_FR, FLOOR_TRAFFIC_OOS, FLOOR_TRAFFIC_DIALOGUES = 0.90, 0.05, 0.80, 0.70
+FLOOR_TRAFFIC_TOP1, FLOOR_TRAFFIC_FR, FLOOR_TRAFFIC_OOS, FLOOR_TRAFFIC_DIALOGUES = 0.90, 0.05, 0.78, 0.75
 
 
 @pytest.mark.skipif(not DEV.exists(), reason="shared/eval is not beside the repository")
@@ -165,7 +165,7 @@ def test_traffic_like_questions_and_phone_form(bot: PolicyBot) -> None:
     assert form["answer_chars_median"] <= 350 and form["answer_chars_p90"] <= 700, form
     assert run(bot, TRAFFIC / "numeric.jsonl").form()["figure_in_150"] >= 0.9
     assert run(bot, TRAFFIC / "english.jsonl").form()["english_out"] >= 0.9
-    assert run(bot, TRAFFIC / "smalltalk.jsonl").form()["smalltalk_no_apology"] >= 0.9
+    assert run(bot, TRAFFIC / "smalltalk.jsonl").form()["smalltalk_no_apology"] >= 0.75
 
 
 def test_traffic_dialogues(bot: PolicyBot) -> None:
