@@ -36,7 +36,7 @@ from bot.service import (
     OfficeInfo,
     SectionInfo,
 )
-from bot.wechat_routes import CurrentUser, install_wechat
+from bot.wechat.routes import CurrentUser, install_wechat
 
 log = logging.getLogger("policybot.api")
 

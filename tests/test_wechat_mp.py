@@ -27,8 +27,8 @@ from bot.api import create_app
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.service import ChatService
-from bot.wechat_crypto import MessageCrypto, MessageInvalid, signature
-from bot.wechat_mp import fit_bytes, format_reply, load_mp_texts, text_reply_xml
+from bot.wechat.crypto import MessageCrypto, MessageInvalid, signature
+from bot.wechat.mp import fit_bytes, format_reply, load_mp_texts, text_reply_xml
 from tests.fakes.wechat_app import MINI_APPID, MINI_SECRET, MP_TOKEN, OA_APPID, OA_SECRET, PUBLIC_BASE, wechat_settings
 from tests.fakes.wechat_server import FakeWeChat, FakeWeChatServer
 

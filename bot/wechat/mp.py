@@ -43,8 +43,8 @@ from bot.auth import user_tag
 from bot.config import Settings
 from bot.errors import PolicyBotError
 from bot.service import ChatService
-from bot.wechat import WeChatClient, WeChatNotConfigured
-from bot.wechat_crypto import MessageCrypto, MessageInvalid, check_signature
+from bot.wechat.client import WeChatClient, WeChatNotConfigured
+from bot.wechat.crypto import MessageCrypto, MessageInvalid, check_signature
 
 log = logging.getLogger("policybot.wechat.mp")
 
@@ -177,7 +177,7 @@ class _Pending:
 
 
 class OfficialAccount:
-    """The Official Account endpoint's logic; :mod:`bot.wechat_routes` maps HTTP onto it."""
+    """The Official Account endpoint's logic; :mod:`bot.wechat.routes` maps HTTP onto it."""
 
     def __init__(self, settings: Settings, service: ChatService, client: WeChatClient | None = None) -> None:
         if settings.mp_token is None or not settings.mp_token.get_secret_value():

@@ -1,5 +1,5 @@
 """HTTP edge of the WeChat channels: ``POST /v1/auth/wechat``, ``GET/POST /wechat/mp`` and the bearer-token
-dependency of the answering endpoints. Thin: every decision is in :mod:`bot.auth` and :mod:`bot.wechat_mp`.
+dependency of the answering endpoints. Thin: every decision is in :mod:`bot.auth` and :mod:`bot.wechat.mp`.
 
 ``bot.api.create_app`` calls :func:`install_wechat` and adds :data:`CurrentUser` to ``/v1/ask``,
 ``/v1/ask/stream`` and ``/v1/feedback``.
@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from bot.auth import LoginToken, WeChatAuth
 from bot.config import Settings
 from bot.service import ChatService
-from bot.wechat import WeChatNotConfigured
-from bot.wechat_mp import OfficialAccount
+from bot.wechat.client import WeChatNotConfigured
+from bot.wechat.mp import OfficialAccount
 
 
 class WeChatLoginRequest(BaseModel):
