@@ -11,8 +11,11 @@ Layout of ``<build_dir>``::
     .lock                                     # flock held while building
 
 A build writes a fresh ``gen-*`` directory, writes the manifest last, then swaps ``current``; a failed or
-killed build leaves the working index untouched. Nothing is pickled: JSON, FAISS's own format and
-``numpy.save(allow_pickle=False)``.
+killed build leaves the working index untouched. A malformed notice that was never indexed is skipped and
+reported (``manifest.skipped`` / ``manifest.problems``), so one bad new file does not stop the others; a
+notice that the current generation indexed and that is malformed now fails the build, so the last good
+index keeps serving. Malformed lines of the example bank are skipped and reported the same way. Nothing is
+pickled: JSON, FAISS's own format and ``numpy.save(allow_pickle=False)``.
 
 Example::
 
@@ -33,7 +36,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,7 @@ import numpy as np
 from bot.config import Settings
 from bot.embeddings import VectorEmbeddings, configured_model_id
 from bot.errors import ConfigError, IndexCorrupt, IndexMissing, IndexModelMismatch, MalformedNotice
-from bot.ingest import Document, Measure, Section, load_sources, source_files
+from bot.ingest import Document, Measure, Section, parse_notice, source_files
 from bot.text import TextAnalyzer
 
 FORMAT_VERSION = 1
@@ -62,6 +65,8 @@ class Manifest:
     n_chunks: int
     build_seconds: float
     n_examples: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)  # malformed source file name -> sha256
+    problems: list[str] = field(default_factory=list)  # why they (or example lines) were left out
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,10 @@ class Example:
     measures: tuple[str, ...]
 
 
-def load_examples(path: Path, measure_ids: set[str]) -> list[Example]:
-    """Read the example bank. A malformed line is an error naming file and line; an example labelled with a
-    measure that the current sources do not define (its notice was removed) is left out."""
+def load_examples(path: Path, measure_ids: set[str], problems: list[str] | None = None) -> list[Example]:
+    """Read the example bank. A malformed line is an error naming file and line (or, with ``problems``, is
+    skipped and described there); an example labelled with a measure that the current sources do not define
+    (its notice was removed) is left out."""
     if not path.exists():
         return []
     out = []
@@ -86,6 +92,9 @@ def load_examples(path: Path, measure_ids: set[str]) -> list[Example]:
             raw = json.loads(line)
             example = Example(str(raw["question"]), tuple(raw.get("measures", [])))
         except (ValueError, KeyError, TypeError) as exc:
+            if problems is not None:
+                problems.append(f"{path}:{lineno}: skipped: {exc}")
+                continue
             raise ConfigError("示例问题文件格式错误", detail=f"{path}:{lineno}: {exc}") from exc
         if all(m in measure_ids for m in example.measures):
             out.append(example)
@@ -227,7 +236,13 @@ def build_index(
     if not files:
         raise IndexMissing("没有可索引的政策文件", detail=f"no *.txt in {settings.sources_path}")
     with _lock(build_dir):
-        documents = load_sources(files)
+        previous = current_generation(build_dir)
+        try:
+            indexed_before = set(read_manifest(previous).sources) if previous else set()
+        except IndexCorrupt:
+            indexed_before = set()
+        documents, skipped, problems = _parse_sources(files, indexed_before)
+        files = [p for p in files if p.name not in skipped]
         analyzer = analyzer_for(settings, documents)
         measures = [m for d in documents for m in d.measures]
 
@@ -258,7 +273,7 @@ def build_index(
             bm25.index(corpus_tokens, show_progress=False)
             bm25.save(str(gen / "bm25"), allow_pickle=False)
 
-            examples = load_examples(settings.index_dir / "examples.jsonl", {m.id for m in measures})
+            examples = load_examples(settings.index_dir / "examples.jsonl", {m.id for m in measures}, problems)
             if examples:
                 texts = [analyzer.search_text(analyzer.normalize(e.question)) for e in examples]
                 ev = np.vstack([embeddings.query_vector(t) for t in texts]).astype(np.float32)
@@ -289,6 +304,8 @@ def build_index(
                 n_chunks=len(chunks),
                 build_seconds=round(time.perf_counter() - started, 3),
                 n_examples=len(examples),
+                skipped=skipped,
+                problems=problems,
             )
             # the manifest is written last: a generation without one is incomplete by definition
             tmp = gen / "manifest.json.tmp"
@@ -301,6 +318,33 @@ def build_index(
         _swap_current(build_dir, gen)
         _collect_garbage(build_dir, keep=gen)
         return gen
+
+
+def _parse_sources(files: list[Path], indexed_before: set[str]) -> tuple[list[Document], dict[str, str], list[str]]:
+    """Parse the notices; a malformed one is skipped (name -> sha256, with the reason) unless it was indexed
+    before, which raises :class:`MalformedNotice` (the build fails and the last good index keeps serving)."""
+    documents: list[Document] = []
+    skipped: dict[str, str] = {}
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    first_error: MalformedNotice | None = None
+    for p in sorted(files):
+        try:
+            doc = parse_notice(p)
+            if doc.slug in seen:
+                raise MalformedNotice(str(p), 1, f"document id {doc.slug!r} already used by {seen[doc.slug]}")
+        except MalformedNotice as exc:
+            if p.name in indexed_before:
+                raise
+            first_error = first_error or exc
+            skipped[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+            problems.append(f"{exc}: skipped")
+            continue
+        seen[doc.slug] = str(p)
+        documents.append(doc)
+    if not documents and first_error is not None:
+        raise first_error
+    return documents, skipped, problems
 
 
 def _fsync_dir(path: Path) -> None:
@@ -355,7 +399,7 @@ def staleness(settings: Settings) -> str | None:
         return f"format {manifest.format} != {FORMAT_VERSION}"
     if manifest.model_id != configured_model_id(settings):
         return f"built with {manifest.model_id}, configured {configured_model_id(settings)}"
-    if manifest.sources != source_hashes(settings.sources_path):
+    if {**manifest.sources, **manifest.skipped} != source_hashes(settings.sources_path):
         return "sources changed"
     if manifest.analysis != analysis_hash(settings.index_dir):
         return "lexicon or dictionaries changed"
