@@ -64,12 +64,18 @@ class MemorySessionStore:
 
 
 class RateLimiter:
-    """Per-session and per-client moving-window limits, e.g. ``"30/minute"``."""
+    """Per-session and per-client moving-window limits, e.g. ``"30/minute"``; feedback has its own limit."""
 
-    def __init__(self, per_session: str, per_client: str) -> None:
+    def __init__(self, per_session: str, per_client: str, per_client_feedback: str = "20/minute") -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._session = parse(per_session)
         self._client = parse(per_client)
+        self._feedback = parse(per_client_feedback)
+
+    def check_feedback(self, client: str) -> None:
+        if not self._limiter.hit(self._feedback, "feedback", client):
+            reset = self._limiter.get_window_stats(self._feedback, "feedback", client).reset_time
+            raise RateLimited("评价太频繁了，请稍后再试", retry_after=max(1, int(reset - time.time()) + 1))
 
     def check(self, client: str, session_id: str | None) -> None:
         checks = [(self._client, "client", client)]
