@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from bot.answer import Answer, PolicyBot, Session
 from bot.auth import user_tag
+from bot.batching import BatchingEmbeddings
 from bot.config import Settings
 from bot.embeddings import VectorEmbeddings, make_embeddings
 from bot.errors import InvalidQuestion, NotFound, PolicyBotError
@@ -30,6 +31,7 @@ from bot.ingest import Measure
 from bot.moderation import BLOCKED_REASON, Channel, Moderator
 from bot.privacy import clean_text
 from bot.sessions import MemorySessionStore, RateLimiter, SessionStore
+from bot.shared import WORKER_ID, RedisAnswerCache, RedisSessionStore, SharedState, WorkerRegistry
 from bot.store import FeedbackStore, MessageStore, StorageUnavailable
 
 log = logging.getLogger("policybot.service")
@@ -89,6 +91,11 @@ class CityInfo(BaseModel):
     bureau: str
 
 
+class WorkerGeneration(BaseModel):
+    worker: str
+    generation: str | None
+
+
 class IndexStatus(BaseModel):
     ready: bool
     version: str | None
@@ -103,6 +110,10 @@ class IndexStatus(BaseModel):
     next_attempt_in_seconds: float | None = Field(None, description="After a failure: when files may retry")
     problems: list[str] = Field(default_factory=list, description="Sources or example lines skipped, and why")
     storage: str = Field("", description="Health of the message and feedback store")
+    worker: str = Field("", description="This worker (host:pid)")
+    workers: list[WorkerGeneration] = Field(
+        default_factory=list, description="Every live worker and the index generation it serves (with Redis)"
+    )
 
 
 @dataclass
@@ -126,18 +137,29 @@ class ChatService:
         moderator: Moderator | None = None,
     ) -> None:
         self.settings = settings
-        self._bot = bot
+        self.shared = SharedState.connect(settings.redis_url) if settings.redis_url else None
+        self.workers = WorkerRegistry(self.shared) if self.shared else None
+        self._bot: PolicyBot | None = None
         self._embeddings: VectorEmbeddings | None = bot.embeddings if bot else None
-        self.sessions = sessions or MemorySessionStore(
-            settings.session_ttl_seconds, settings.max_sessions, settings.session_max_turns
-        )
-        self.store: MessageStore = store or FeedbackStore(
-            settings.db_path,
-            check_seconds=settings.storage_check_seconds,
-            max_feedback_per_message=settings.feedback_max_per_message,
-        )
+        if bot is not None:
+            self._adopt(bot)
+        self.sessions: SessionStore
+        if sessions is not None:
+            self.sessions = sessions
+        elif self.shared is not None:
+            self.sessions = RedisSessionStore(self.shared, settings.session_ttl_seconds, settings.session_max_turns)
+        else:
+            self.sessions = MemorySessionStore(
+                settings.session_ttl_seconds, settings.max_sessions, settings.session_max_turns
+            )
+        self.store: MessageStore = store or _default_store(settings)
         self.limiter = RateLimiter(
-            settings.rate_limit_session, settings.rate_limit_client, settings.rate_limit_feedback
+            settings.rate_limit_session,
+            settings.rate_limit_client,
+            settings.rate_limit_feedback,
+            settings.rate_limit_new_sessions,
+            cost_chars=settings.rate_limit_cost_chars,
+            storage_uri=settings.redis_url,
         )
         self.moderator = moderator or Moderator.from_settings(settings)
         self._reindex = _Reindex()
@@ -152,15 +174,35 @@ class ChatService:
     def load(self) -> None:
         """Load (and if needed build) the index. Heavy: runs once, in the lifespan's background thread."""
         try:
-            emb = self._embeddings or make_embeddings(self.settings)
-            self._embeddings = emb
-            self._bot = PolicyBot.with_index(self.settings, ensure_index(self.settings, emb), emb)
+            emb = self._query_embeddings()
+            bot = self._adopt(PolicyBot.with_index(self.settings, ensure_index(self.settings, emb), emb))
             self.load_error = None
-            log.info("index %s loaded", self._bot.index.version)
+            log.info("index %s loaded", bot.index.version)
         except Exception as exc:  # reported by /readyz; the process stays up, the watcher retries with backoff
             self.load_error = f"{type(exc).__name__}: {exc}"
             self._failed(self.load_error)
             log.exception("index load failed")
+
+    def _query_embeddings(self) -> VectorEmbeddings:
+        """The configured engine, its query vectors micro-batched across concurrent requests."""
+        if self._embeddings is None:
+            emb = make_embeddings(self.settings)
+            if self.settings.embed_batch_max > 1:
+                emb = BatchingEmbeddings(
+                    emb, max_batch=self.settings.embed_batch_max, max_wait_ms=self.settings.embed_batch_wait_ms
+                )
+            self._embeddings = emb
+        return self._embeddings
+
+    def _adopt(self, bot: PolicyBot) -> PolicyBot:
+        """Serve ``bot`` from now on (one reference assignment); with Redis its answer cache is the shared one,
+        namespaced by the index generation."""
+        if self.shared is not None and self.settings.answer_cache_size > 0 and hasattr(bot, "_answers"):
+            bot._answers = RedisAnswerCache(self.shared, namespace=bot.index.version)  # type: ignore[assignment]
+        self._bot = bot
+        if self.workers is not None:
+            self.workers.announce(bot.index.version)
+        return bot
 
     @property
     def ready(self) -> bool:
@@ -227,8 +269,11 @@ class ChatService:
         if city is not None and city.strip() and bot.directory.canonical_city(city) is None:
             raise UnknownCity("暂不支持该城市，请选择江苏省13个设区市之一", detail=city[:40])
         question = clean_text(question)
-        self.limiter.check(user or client, session_id)
+        who = user or client
+        self.limiter.check(who, session_id, cost=self.limiter.cost(question))
         session = self.sessions.get(session_id, user)
+        if session is None:
+            self.limiter.check_new_session(who)  # a flood of new conversations cannot evict citizens' ones
         # content security (bot/moderation.py): the question before answering, the answer before returning
         if self.moderator.check(bot.validate(question), stage="question", user=user, channel=channel).blocked:
             session = session or Session()
@@ -330,6 +375,11 @@ class ChatService:
             next_attempt_in_seconds=round(max(0.0, r.retry_at - time.monotonic()), 1) if r.state == "failed" else None,
             problems=list(m.problems) if m else [],
             storage=self.store.health().detail,
+            worker=WORKER_ID,
+            workers=[
+                WorkerGeneration(worker=str(w.get("worker")), generation=w.get("generation"))
+                for w in (self.workers.workers() if self.workers else [])
+            ],
         )
 
     def start_reindex(self, trigger: str = "admin") -> bool:
@@ -347,15 +397,15 @@ class ChatService:
     def _run_reindex(self) -> None:
         started = time.perf_counter()
         try:
-            emb = self._embeddings or make_embeddings(self.settings)
-            self._embeddings = emb
-            build_index(self.settings, emb)
+            emb = self._query_embeddings()
+            build_index(self.settings, emb, skip_if_fresh=(self._reindex.trigger or "").startswith("files:"))
             # answers keep using the old bot until this single reference assignment
-            self._bot = PolicyBot.with_index(self.settings, load_index(self.settings, emb), emb)
+            self._adopt(PolicyBot.with_index(self.settings, load_index(self.settings, emb), emb))
             self.load_error = None
             with self._reindex_lock:
                 self._reindex.state, self._reindex.last_error, self._reindex.failures = "idle", None, 0
             self._disk_checked_at = float("-inf")  # look at the disk afresh on the next readiness probe
+            assert self._bot is not None
             problems = self._bot.index.manifest.problems
             log.info(
                 "reindex done in %.1fs: index %s%s",
@@ -403,9 +453,9 @@ class ChatService:
         self.start_reindex(trigger=f"files: {problem}")
 
     def _switch_to_current(self, generation: str) -> None:
-        emb = self._embeddings or make_embeddings(self.settings)
+        emb = self._query_embeddings()
         try:
-            self._bot = PolicyBot.with_index(self.settings, load_index(self.settings, emb), emb)
+            self._adopt(PolicyBot.with_index(self.settings, load_index(self.settings, emb), emb))
         except PolicyBotError as exc:
             log.warning("index generation %s not loadable: %s %s", generation, exc.code, exc.detail)
             return
@@ -438,7 +488,7 @@ class ChatService:
     def _maintain(self) -> None:
         s = self.settings
         watch = s.index_watch_seconds
-        next_purge = next_watch = next_health = time.monotonic()
+        next_purge = next_watch = next_health = next_beat = time.monotonic()
         tick = min(x for x in (watch or 1.0, s.storage_check_seconds, 1.0) if x > 0)
         while not self._stop.is_set():
             now = time.monotonic()
@@ -452,9 +502,28 @@ class ChatService:
                 if now >= next_health:
                     next_health = now + s.storage_check_seconds
                     self.store.health()
+                if self.workers is not None and now >= next_beat:
+                    next_beat = now + 5.0
+                    self.workers.announce(self._bot.index.version if self._bot else None)
             except Exception:  # the thread must survive anything one round does
                 log.exception("maintenance round failed")
             self._stop.wait(tick)
+
+
+def _default_store(settings: Settings) -> MessageStore:
+    if settings.database_url:
+        from bot.pgstore import PostgresStore  # psycopg is needed only with PostgreSQL
+
+        return PostgresStore(
+            settings.database_url,
+            max_feedback_per_message=settings.feedback_max_per_message,
+            max_size=settings.database_pool_size,
+        )
+    return FeedbackStore(
+        settings.db_path,
+        check_seconds=settings.storage_check_seconds,
+        max_feedback_per_message=settings.feedback_max_per_message,
+    )
 
 
 def _measure_info(m: Measure) -> MeasureInfo:

@@ -177,10 +177,13 @@ class RedisMpState:
     def reply(self, dedup_key: str) -> str | None:
         return _text(self.shared.client.get(self.shared.key("mp", "reply", dedup_key)))
 
-    def claim_delivery(self, dedup_key: str) -> bool:
-        """The reply reaches the citizen once: as a passive reply or as a push, whichever claims first."""
+    def claim_delivery(self, dedup_key: str, kind: str) -> bool:
+        """Never both a passive reply and a push: the first kind (``passive`` or ``push``) to claim wins; a
+        further passive reply (WeChat's retry) is allowed after a passive one, a push only as the first."""
         key = self.shared.key("mp", "delivered", dedup_key)
-        return bool(self.shared.client.set(key, "1", nx=True, ex=self.dedup))
+        if self.shared.client.set(key, kind, nx=True, ex=self.dedup):
+            return True
+        return kind == "passive" and _text(self.shared.client.get(key)) == "passive"
 
     def remember_nonce(self, timestamp: str, nonce: str, digest: str, ttl: int) -> str | None:
         """Store ``digest`` for a new pair (None) or return the digest stored for a pair seen before."""

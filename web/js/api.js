@@ -39,7 +39,8 @@ async function errorFrom(res) {
     status: res.status,
     code: typeof body.code === 'string' ? body.code : '',
     message: typeof body.message === 'string' ? body.message : '',
-    retryAfter: res.status === 429 ? retryAfterSeconds(res.headers.get('Retry-After')) || 5 : 0,
+    retryAfter:
+      res.status === 429 || res.status === 503 ? retryAfterSeconds(res.headers.get('Retry-After')) || (res.status === 429 ? 5 : 1) : 0,
   });
 }
 

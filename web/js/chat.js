@@ -225,6 +225,9 @@ function describe(err) {
   if (s === 401 || s === 403) {
     return { title: '暂时无法提问', text: `${err.serverMessage || '需要登录后才能提问。'}${phone}` };
   }
+  if (s === 503 && (err.code === 'busy' || err.code === 'server_busy')) {
+    return { title: '服务繁忙', text: '现在提问的人比较多，请稍后再试。', retry: true, wait: err.retryAfter || 1 };
+  }
   if (s === 503) {
     return { title: '服务正在启动', text: `系统正在准备中，请稍等片刻后点“重试”。${phone}`, retry: true };
   }

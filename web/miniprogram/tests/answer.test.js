@@ -67,6 +67,10 @@ test('errors in words a citizen understands', () => {
   assert.equal(describeError({ kind: 'http', status: 429, retryAfter: 9 }, 500).wait, 9);
   assert.equal(describeError({ kind: 'network' }, 500).title, '网络连接失败');
   assert.equal(describeError({ kind: 'http', status: 503 }, 500).title, '服务正在启动');
+  const busy = describeError({ kind: 'http', status: 503, code: 'busy', retryAfter: 1 }, 500);
+  assert.equal(busy.title, '服务繁忙');
+  assert.match(busy.text, /稍后再试/);
+  assert.equal(busy.wait, 1);
   const long = describeError({ kind: 'http', status: 413, message: '问题太长了，请控制在500字以内' }, 500);
   assert.equal(long.text, '问题太长了，请控制在500字以内');
   assert.equal(long.restore, true);

@@ -149,6 +149,9 @@ function describeError(err, maxChars) {
   }
   if (e.status === 401) return { title: '需要重新登录', text: e.message || '登录已失效，请点“重试”。', retry: true };
   if (e.status === 403) return { title: '无法提交', text: e.message || '这个问题无法提交。' + phone };
+  if (e.status === 503 && (e.code === 'busy' || e.code === 'server_busy')) {
+    return { title: '服务繁忙', text: '现在提问的人比较多，请稍后再试。', retry: true, wait: e.retryAfter || 1 };
+  }
   if (e.status === 503) return { title: '服务正在启动', text: '系统正在准备中，请稍等片刻后点“重试”。' + phone, retry: true };
   return { title: '服务暂时出错了', text: '请稍后点“重试”。' + phone, retry: true };
 }

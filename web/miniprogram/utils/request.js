@@ -70,7 +70,10 @@ function httpError(statusCode, header, data) {
     status: statusCode,
     code: typeof body.code === 'string' ? body.code : '',
     message: typeof body.message === 'string' ? body.message : '',
-    retryAfter: statusCode === 429 ? retryAfterSeconds(headerValue(header, 'Retry-After')) || 5 : 0,
+    retryAfter:
+      statusCode === 429 || statusCode === 503
+        ? retryAfterSeconds(headerValue(header, 'Retry-After')) || (statusCode === 429 ? 5 : 1)
+        : 0,
   });
 }
 
