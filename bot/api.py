@@ -8,6 +8,7 @@ reindex. Every error is ``{"code", "message"}`` with a fitting status; nothing h
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import secrets
@@ -134,8 +135,8 @@ ASK_ERRORS: dict[int | str, dict[str, Any]] = {
     401: _err("`invalid_token` / `token_expired` / `login_required`（配置了小程序登录时）"),
     413: _err("`question_too_long` 问题超过字数上限；`payload_too_large` 请求体太长"),
     422: _err("`empty_question` 空问题；`unknown_city` 不是江苏13个设区市之一；`invalid_request` 参数不正确"),
-    429: _err("`rate_limited` 请求太频繁，见 Retry-After"),
-    503: _err("`not_ready` 服务正在启动（索引加载中），见 Retry-After"),
+    429: _err("`rate_limited` 请求太频繁（长问题按长度计），见 Retry-After"),
+    503: _err("`busy` 服务繁忙（同时处理的问题已满），`not_ready` 服务正在启动；均见 Retry-After"),
 }
 FEEDBACK_ERRORS: dict[int | str, dict[str, Any]] = {
     **COMMON_ERRORS,
@@ -350,6 +351,57 @@ class JsonCORSMiddleware(CORSMiddleware):
         return response
 
 
+class InFlightLimit:
+    """Back-pressure: at most ``limit`` answers computed at once by this worker. Past it the request is
+    answered 503 ``busy`` with ``Retry-After: 1`` at once (no queueing for seconds); the page and the
+    mini-program show a calm 稍后再试."""
+
+    def __init__(self, app: ASGIApp, limit: int, paths: tuple[str, ...] = ("/v1/ask",)) -> None:
+        self.app = app
+        self.limit = limit
+        self.paths = paths
+        self.in_flight = 0
+        self.refused = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.paths):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            self.refused += 1
+            busy = error_response(503, "busy", "服务繁忙，请稍后再试", {"Retry-After": "1"})
+            await busy(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+def client_address(
+    peer: str, forwarded_for: list[str], proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> str:
+    """The client a request is counted against: the socket's address, unless it is a trusted proxy - then the
+    right-most ``X-Forwarded-For`` entry that is not a trusted proxy (entries further left are whatever the
+    client wrote, so a spoofed entry changes nothing)."""
+
+    def trusted(addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return False
+        return any(ip in net for net in proxies)
+
+    if not proxies or not trusted(peer):
+        return peer
+    hops = [h.strip() for value in forwarded_for for h in value.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not trusted(hop):
+            return hop[:64]
+    return peer
+
+
 # --- SSE -----------------------------------------------------------------------------------------------
 def sse(payload: object) -> bytes:
     """One SSE frame; ``ensure_ascii`` makes every byte ASCII so split chunks never cut a character."""
@@ -444,6 +496,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
             allow_headers=["Content-Type", "Authorization"],
             max_age=600,
         )
+    app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
     # uploads of documents carry a multipart body up to max_upload_bytes (+ 64 KiB of form overhead)
     upload = BodyRule(settings.max_upload_bytes + 65_536, settings.upload_timeout_seconds)
     app.add_middleware(
@@ -483,12 +536,11 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+    proxies = settings.proxy_networks
+
     def client_of(request: Request) -> str:
-        if settings.trust_proxy_headers:
-            forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
-            if forwarded:
-                return forwarded[:64]
-        return request.client.host if request.client else "unknown"
+        peer = request.client.host if request.client else "unknown"
+        return client_address(peer, request.headers.getlist("x-forwarded-for"), proxies)
 
     @app.post("/v1/ask", response_model=Answer, responses=ASK_ERRORS, tags=["问答"], summary="提问（一次性返回）")
     def ask(body: AskRequest, request: Request, service: Svc, user: CurrentUser) -> Answer:

@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -71,8 +72,31 @@ class Settings(BaseSettings):
     rate_limit_client: str = Field("120/minute", description="Per client address or WeChat user.")
     rate_limit_feedback: str = Field("20/minute", description="Feedback posts per client address or WeChat user.")
     feedback_max_per_message: int = Field(3, ge=1, le=100, description="Feedback rows one answer can collect.")
+    rate_limit_new_sessions: str = Field(
+        "300/hour", description="New conversations per client (a flood cannot evict citizens' sessions)."
+    )
+    rate_limit_cost_chars: int = Field(
+        100, ge=1, description="A question costs 1 + len // this many units of the per-client and session limits."
+    )
     admin_token: SecretStr | None = Field(None, description="Bearer token for /v1/admin; unset = disabled.")
-    trust_proxy_headers: bool = Field(False, description="Take the client address from X-Forwarded-For.")
+    trust_proxy_headers: bool = Field(
+        False, description='Deprecated: the same as POLICYBOT_TRUSTED_PROXIES=\'["127.0.0.1", "::1"]\'.'
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description='Proxy addresses or CIDRs, JSON list (e.g. ["127.0.0.1", "10.0.0.0/8"]). The client is the '
+        "right-most X-Forwarded-For entry not in it, when the request comes from one of them; else the socket.",
+    )
+    max_in_flight: int = Field(
+        32, ge=1, description="Answers being computed at once per worker; beyond it 503 + Retry-After at once."
+    )
+
+    # --- scale-out: shared state and records (empty = in process / SQLite) ----------------------------
+    redis_url: str = Field("", description="redis://host:port/db: sessions, limits, caches, dedup, tokens shared.")
+    database_url: str = Field("", description="postgresql://…: messages and feedback in PostgreSQL (psycopg 3).")
+    database_pool_size: int = Field(8, ge=1, le=100, description="PostgreSQL connections per worker.")
+    embed_batch_max: int = Field(8, ge=1, le=64, description="Questions embedded together at most (1 = off).")
+    embed_batch_wait_ms: float = Field(2.0, ge=0, le=50, description="Wait for more questions once one is queued.")
 
     # --- server limits (bot/server.py; a front proxy may add its own) ---------------------------------
     limit_concurrency: int = Field(
@@ -140,7 +164,36 @@ class Settings(BaseSettings):
         description="Signed requests older or newer than this are refused; nonces are kept as long.",
     )
 
-    @field_validator("rate_limit_session", "rate_limit_client", "rate_limit_feedback")
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or CIDR: {item!r}") from exc
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("database_url must be a postgresql:// URL")
+        return value
+
+    @property
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        items = self.trusted_proxies or (["127.0.0.1", "::1"] if self.trust_proxy_headers else [])
+        return [ipaddress.ip_network(i, strict=False) for i in items]
+
+    @field_validator("rate_limit_session", "rate_limit_client", "rate_limit_feedback", "rate_limit_new_sessions")
     @classmethod
     def _rate_limit_syntax(cls, value: str) -> str:
         try:

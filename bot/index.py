@@ -275,11 +275,19 @@ def _lock(build_dir: Path) -> contextlib.AbstractContextManager[Any]:
 
 
 def build_index(
-    settings: Settings, embeddings: VectorEmbeddings, *, progress: bool = False, fail_after: str | None = None
+    settings: Settings,
+    embeddings: VectorEmbeddings,
+    *,
+    progress: bool = False,
+    fail_after: str | None = None,
+    skip_if_fresh: bool = False,
 ) -> Path:
     """Build a new index generation from the sources and swap it in atomically. Returns its path.
 
-    ``fail_after`` (tests only) raises after the named step to prove a failed build changes nothing.
+    ``skip_if_fresh``: when, once the build lock is held, the current generation is no longer stale (another
+    process built it meanwhile), return it instead of building again - workers that all saw the same file
+    change build once. ``fail_after`` (tests only) raises after the named step to prove a failed build
+    changes nothing.
     """
     import bm25s
     import faiss
@@ -291,6 +299,8 @@ def build_index(
         if not files:
             raise IndexMissing("没有可索引的政策文件", detail=f"no *.txt in {settings.sources_path}")
         previous = current_generation(build_dir)
+        if skip_if_fresh and previous is not None and staleness(settings) is None:
+            return previous
         try:
             indexed_before = set(read_manifest(previous).sources) if previous else set()
         except IndexCorrupt:

@@ -59,7 +59,7 @@ def migrate(conn: psycopg.Connection[Any], directory: Path = MIGRATIONS) -> list
             if number in done:
                 continue
             with conn.transaction():
-                conn.execute(path.read_text(encoding="utf-8"))  # type: ignore[call-overload]
+                conn.execute(path.read_text(encoding="utf-8"))
                 conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (number, path.name))
             applied_now.append(number)
     if applied_now:
@@ -109,7 +109,7 @@ class PostgresStore:
     def _run(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             with self._get_pool().connection() as conn:
-                cur = conn.execute(sql, params)  # type: ignore[arg-type]
+                cur = conn.execute(sql, params)
                 rows = cur.fetchall() if cur.description else []
         except psycopg.errors.ForeignKeyViolation:
             raise
@@ -194,7 +194,9 @@ class PostgresStore:
 
     def purge(self, older_than_days: float) -> int:
         cutoff = time.time() - older_than_days * 86_400
-        rows = self._run("WITH gone AS (DELETE FROM messages WHERE created_at < %s RETURNING 1) SELECT COUNT(*) FROM gone", (cutoff,))
+        rows = self._run(
+            "WITH gone AS (DELETE FROM messages WHERE created_at < %s RETURNING 1) SELECT COUNT(*) FROM gone", (cutoff,)
+        )
         deleted = int(rows[0][0]) if rows else 0
         if deleted:
             log.info("retention purge: %d messages older than %s days deleted", deleted, older_than_days)

@@ -97,8 +97,9 @@ def uvicorn_options(settings: Settings, *, host: str, port: int, workers: int) -
         "limit_concurrency": settings.limit_concurrency,
         "timeout_keep_alive": settings.keep_alive_seconds,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
-        "proxy_headers": settings.trust_proxy_headers,
-        "forwarded_allow_ips": "127.0.0.1,::1" if settings.trust_proxy_headers else "",
+        # the app reads X-Forwarded-For itself (bot.api.client_address, POLICYBOT_TRUSTED_PROXIES): uvicorn's
+        # own handling would trust any X-Forwarded-For from loopback and take its left-most entry
+        "proxy_headers": False,
         "log_config": uvicorn_log_config(settings),
         "access_log": settings.access_log,
         "server_header": False,

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from bot.answer import Answer, PolicyBot, Session
 from bot.auth import user_tag
+from bot.batching import BatchingEmbeddings
 from bot.config import Settings
 from bot.embeddings import VectorEmbeddings, make_embeddings
 from bot.errors import InvalidQuestion, NotFound, PolicyBotError
@@ -32,6 +33,7 @@ from bot.ingest import Measure
 from bot.moderation import BLOCKED_REASON, Channel, Moderator
 from bot.privacy import clean_text
 from bot.sessions import MemorySessionStore, RateLimiter, SessionStore
+from bot.shared import WORKER_ID, RedisAnswerCache, RedisSessionStore, SharedState, WorkerRegistry
 from bot.store import FeedbackStore, MessageStore, StorageUnavailable
 
 log = logging.getLogger("policybot.service")
@@ -100,6 +102,11 @@ class CityInfo(BaseModel):
     bureau: str
 
 
+class WorkerGeneration(BaseModel):
+    worker: str
+    generation: str | None
+
+
 class IndexStatus(BaseModel):
     ready: bool
     version: str | None
@@ -114,6 +121,10 @@ class IndexStatus(BaseModel):
     next_attempt_in_seconds: float | None = Field(None, description="After a failure: when files may retry")
     problems: list[str] = Field(default_factory=list, description="Sources or example lines skipped, and why")
     storage: str = Field("", description="Health of the message and feedback store")
+    worker: str = Field("", description="This worker (host:pid)")
+    workers: list[WorkerGeneration] = Field(
+        default_factory=list, description="Every live worker and the index generation it serves (with Redis)"
+    )
 
 
 @dataclass
@@ -138,18 +149,29 @@ class ChatService:
         moderator: Moderator | None = None,
     ) -> None:
         self.settings = settings
-        self._bot = bot
+        self.shared = SharedState.connect(settings.redis_url) if settings.redis_url else None
+        self.workers = WorkerRegistry(self.shared) if self.shared else None
+        self._bot: PolicyBot | None = None
         self._embeddings: VectorEmbeddings | None = bot.embeddings if bot else None
-        self.sessions = sessions or MemorySessionStore(
-            settings.session_ttl_seconds, settings.max_sessions, settings.session_max_turns
-        )
-        self.store: MessageStore = store or FeedbackStore(
-            settings.db_path,
-            check_seconds=settings.storage_check_seconds,
-            max_feedback_per_message=settings.feedback_max_per_message,
-        )
+        if bot is not None:
+            self._adopt(bot)
+        self.sessions: SessionStore
+        if sessions is not None:
+            self.sessions = sessions
+        elif self.shared is not None:
+            self.sessions = RedisSessionStore(self.shared, settings.session_ttl_seconds, settings.session_max_turns)
+        else:
+            self.sessions = MemorySessionStore(
+                settings.session_ttl_seconds, settings.max_sessions, settings.session_max_turns
+            )
+        self.store: MessageStore = store or _default_store(settings)
         self.limiter = RateLimiter(
-            settings.rate_limit_session, settings.rate_limit_client, settings.rate_limit_feedback
+            settings.rate_limit_session,
+            settings.rate_limit_client,
+            settings.rate_limit_feedback,
+            settings.rate_limit_new_sessions,
+            cost_chars=settings.rate_limit_cost_chars,
+            storage_uri=settings.redis_url,
         )
         self.moderator = moderator or Moderator.from_settings(settings)
         self._reindex = _Reindex()
@@ -165,17 +187,37 @@ class ChatService:
     def load(self) -> None:
         """Load (and if needed build) the index. Heavy: runs once, in the lifespan's background thread."""
         try:
-            emb = self._embeddings or make_embeddings(self.settings)
-            self._embeddings = emb
-            self._bot = PolicyBot.with_index(self.settings, ensure_index(self.settings, emb), emb)
+            emb = self._query_embeddings()
+            bot = self._adopt(PolicyBot.with_index(self.settings, ensure_index(self.settings, emb), emb))
             if self._reindex.state == "failed":
                 self._succeeded()  # the watcher's retry of a failed start worked
             self.load_error = None
-            log.info("index %s loaded", self._bot.index.version)
+            log.info("index %s loaded", bot.index.version)
         except Exception as exc:  # reported by /readyz; the process stays up, the watcher retries with backoff
             self.load_error = f"{type(exc).__name__}: {exc}"
             self._failed(self.load_error)
             log.exception("index load failed")
+
+    def _query_embeddings(self) -> VectorEmbeddings:
+        """The configured engine, its query vectors micro-batched across concurrent requests."""
+        if self._embeddings is None:
+            emb = make_embeddings(self.settings)
+            if self.settings.embed_batch_max > 1:
+                emb = BatchingEmbeddings(
+                    emb, max_batch=self.settings.embed_batch_max, max_wait_ms=self.settings.embed_batch_wait_ms
+                )
+            self._embeddings = emb
+        return self._embeddings
+
+    def _adopt(self, bot: PolicyBot) -> PolicyBot:
+        """Serve ``bot`` from now on (one reference assignment); with Redis its answer cache is the shared one,
+        namespaced by the index generation."""
+        if self.shared is not None and self.settings.answer_cache_size > 0 and hasattr(bot, "_answers"):
+            bot._answers = RedisAnswerCache(self.shared, namespace=bot.index.version)  # type: ignore[assignment]
+        self._bot = bot
+        if self.workers is not None:
+            self.workers.announce(bot.index.version)
+        return bot
 
     @property
     def ready(self) -> bool:
@@ -259,8 +301,11 @@ class ChatService:
         if city is not None and city.strip() and bot.directory.canonical_city(city) is None:
             raise UnknownCity("暂不支持该城市，请选择江苏省13个设区市之一", detail=city[:40])
         question = clean_text(question)
-        self.limiter.check(user or client, session_id)
+        who = user or client
+        self.limiter.check(who, session_id, cost=self.limiter.cost(question))
         session = self.sessions.get(session_id, user)
+        if session is None:
+            self.limiter.check_new_session(who)  # a flood of new conversations cannot evict citizens' ones
         # content security (bot/moderation.py): the question before answering, the answer before returning
         if self.moderator.check(bot.validate(question), stage="question", user=user, channel=channel).blocked:
             session = session or Session()
@@ -377,6 +422,11 @@ class ChatService:
             next_attempt_in_seconds=round(max(0.0, r.retry_at - time.monotonic()), 1) if r.state == "failed" else None,
             problems=list(m.problems) if m else [],
             storage=self.store.health().detail,
+            worker=WORKER_ID,
+            workers=[
+                WorkerGeneration(worker=str(w.get("worker")), generation=w.get("generation"))
+                for w in (self.workers.workers() if self.workers else [])
+            ],
         )
 
     def start_reindex(self, trigger: str = "admin", *, rebuild: bool = True) -> bool:
@@ -387,9 +437,10 @@ class ChatService:
             if self._reindex.state == "running":
                 return False
             self._reindex.state = "running"
-            self._reindex.trigger = trigger
             self._reindex.rebuild = rebuild
-            self._reindex.attempts += 1
+            if rebuild:  # loading a generation another process built is not a rebuild of this one
+                self._reindex.trigger = trigger
+                self._reindex.attempts += 1
         log.info("reindex started (%s%s)", trigger, "" if rebuild else ", reload only")
         threading.Thread(target=self._run_reindex, args=(rebuild,), name="reindex", daemon=True).start()
         return True
@@ -398,7 +449,7 @@ class ChatService:
         started = time.perf_counter()
         target = None if rebuild else current_generation(self.settings.build_path)
         try:
-            self.rebuild_and_swap(build=rebuild)
+            self.rebuild_and_swap(build=rebuild, skip_if_fresh=(self._reindex.trigger or "").startswith("files:"))
             self._succeeded()
             problems = self.bot.index.manifest.problems
             log.info(
@@ -482,7 +533,7 @@ class ChatService:
     def _maintain(self) -> None:
         s = self.settings
         watch = s.index_watch_seconds
-        next_purge = next_watch = next_health = time.monotonic()
+        next_purge = next_watch = next_health = next_beat = time.monotonic()
         tick = min(x for x in (watch or 1.0, s.storage_check_seconds, 1.0) if x > 0)
         while not self._stop.is_set():
             now = time.monotonic()
@@ -496,25 +547,28 @@ class ChatService:
                 if now >= next_health:
                     next_health = now + s.storage_check_seconds
                     self.store.health()
+                if self.workers is not None and now >= next_beat:
+                    next_beat = now + 5.0
+                    self.workers.announce(self._bot.index.version if self._bot else None)
             except Exception:  # the thread must survive anything one round does
                 log.exception("maintenance round failed")
             self._stop.wait(tick)
 
-    def rebuild_and_swap(self, *, build: bool = True) -> None:
+    def rebuild_and_swap(self, *, build: bool = True, skip_if_fresh: bool = False) -> None:
         """Build a new generation from the sources (or with ``build=False`` only load the one on disk), load it
         and swap the bot. Answers keep using the old bot until the single reference assignment. Holds the build
         lock throughout, so a concurrent change of the sources, another rebuild or another process's build
-        waits and the newest generation is the one served.
+        waits and the newest generation is the one served. ``skip_if_fresh``: see :func:`bot.index.build_index`
+        (workers that saw the same file change build once).
         """
-        emb = self._embeddings or make_embeddings(self.settings)
-        self._embeddings = emb
+        emb = self._query_embeddings()
         with build_lock(self.settings.build_path):
             if build:
-                build_index(self.settings, emb)
+                build_index(self.settings, emb, skip_if_fresh=skip_if_fresh)
             on_disk = current_generation(self.settings.build_path)
             # a reload queued behind a change that already served this generation has nothing to do
-            if build or self._bot is None or on_disk != self._bot.index.path:
-                self._bot = PolicyBot.with_index(self.settings, load_index(self.settings, emb), emb)
+            if self._bot is None or on_disk != self._bot.index.path:
+                self._adopt(PolicyBot.with_index(self.settings, load_index(self.settings, emb), emb))
         self._disk_checked_at = float("-inf")  # look at the disk afresh on the next readiness probe
 
     def change_documents(self, change: Callable[[Callable[[], None]], T]) -> T:
@@ -525,6 +579,22 @@ class ChatService:
         if self._reindex.state == "failed":
             self._succeeded()
         return result
+
+
+def _default_store(settings: Settings) -> MessageStore:
+    if settings.database_url:
+        from bot.pgstore import PostgresStore  # psycopg is needed only with PostgreSQL
+
+        return PostgresStore(
+            settings.database_url,
+            max_feedback_per_message=settings.feedback_max_per_message,
+            max_size=settings.database_pool_size,
+        )
+    return FeedbackStore(
+        settings.db_path,
+        check_seconds=settings.storage_check_seconds,
+        max_feedback_per_message=settings.feedback_max_per_message,
+    )
 
 
 def _measure_info(m: Measure) -> MeasureInfo:

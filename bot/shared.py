@@ -80,6 +80,13 @@ class SharedState:
         self.client.close()
 
 
+def _text(raw: object) -> str | None:
+    """A Redis reply as text (None stays None)."""
+    if raw is None:
+        return None
+    return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+
+
 def _unavailable(exc: Exception) -> SharedStateUnavailable:
     return SharedStateUnavailable("服务繁忙，请稍后再试", detail=f"redis: {type(exc).__name__}: {exc}")
 
@@ -168,25 +175,27 @@ class RedisMpState:
         self.shared.client.set(self.shared.key("mp", "reply", dedup_key), text.encode("utf-8"), ex=self.dedup)
 
     def reply(self, dedup_key: str) -> str | None:
-        raw = self.shared.client.get(self.shared.key("mp", "reply", dedup_key))
-        return raw.decode("utf-8") if raw is not None else None
+        return _text(self.shared.client.get(self.shared.key("mp", "reply", dedup_key)))
 
-    def claim_delivery(self, dedup_key: str) -> bool:
-        """The reply reaches the citizen once: as a passive reply or as a push, whichever claims first."""
+    def claim_delivery(self, dedup_key: str, kind: str) -> bool:
+        """Never both a passive reply and a push: the first kind (``passive`` or ``push``) to claim wins; a
+        further passive reply (WeChat's retry) is allowed after a passive one, a push only as the first."""
         key = self.shared.key("mp", "delivered", dedup_key)
-        return bool(self.shared.client.set(key, "1", nx=True, ex=self.dedup))
+        if self.shared.client.set(key, kind, nx=True, ex=self.dedup):
+            return True
+        return kind == "passive" and _text(self.shared.client.get(key)) == "passive"
 
     def remember_nonce(self, timestamp: str, nonce: str, digest: str, ttl: int) -> str | None:
         """Store ``digest`` for a new pair (None) or return the digest stored for a pair seen before."""
         key = self.shared.key("mp", "nonce", timestamp, nonce)
         if self.shared.client.set(key, digest, nx=True, ex=ttl):
             return None
-        seen = self.shared.client.get(key)
-        return seen.decode("ascii") if seen is not None else None
+        return _text(self.shared.client.get(key))
 
     def session_of(self, openid: str) -> str | None:
-        raw = self.shared.client.get(self.shared.key("mp", "session", hashlib.sha256(openid.encode()).hexdigest()))
-        return raw.decode("ascii") if raw is not None else None
+        return _text(
+            self.shared.client.get(self.shared.key("mp", "session", hashlib.sha256(openid.encode()).hexdigest()))
+        )
 
     def set_session(self, openid: str, session_id: str) -> None:
         key = self.shared.key("mp", "session", hashlib.sha256(openid.encode()).hexdigest())
@@ -204,8 +213,7 @@ class RedisTokenCache:
         self.lock_seconds = lock_seconds
 
     def get(self) -> str | None:
-        raw = self.shared.client.get(self.key)
-        return raw.decode("utf-8") if raw is not None else None
+        return _text(self.shared.client.get(self.key))
 
     def put(self, token: str, ttl_seconds: int) -> None:
         self.shared.client.set(self.key, token, ex=max(ttl_seconds, 1))

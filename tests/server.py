@@ -76,6 +76,7 @@ def uvicorn_server(
             str(port),
             "--log-level",
             "warning",
+            "--no-proxy-headers",
         ]
 
     def limit_files() -> None:

@@ -51,6 +51,7 @@ from bot.auth import user_tag
 from bot.config import Settings
 from bot.errors import PolicyBotError
 from bot.service import ChatService
+from bot.shared import RedisMpState
 from bot.wechat.client import WeChatClient, WeChatNotConfigured
 from bot.wechat.crypto import (
     MessageCrypto,
@@ -214,6 +215,12 @@ class OfficialAccount:
         self.texts: dict[str, str] = {k: v for k, v in raw.items() if isinstance(v, str)}
         self.reply_templates: dict[str, str] = dict(raw["reply"])
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mp-answer")
+        # with Redis (bot.shared) dedup, delivery, nonces and conversations hold across workers
+        self.shared = (
+            RedisMpState(service.shared, settings.mp_dedup_seconds, settings.session_ttl_seconds)
+            if (service.shared is not None)
+            else None
+        )
         self._lock = threading.Lock()
         self._recent: TTLCache[str, _Pending] = TTLCache(maxsize=10_000, ttl=settings.mp_dedup_seconds)
         self._sessions: TTLCache[str, str] = TTLCache(maxsize=settings.max_sessions, ttl=settings.session_ttl_seconds)
@@ -231,11 +238,16 @@ class OfficialAccount:
         if abs((now if now is not None else time.time()) - ts) > self.window:
             raise RequestExpired("请求已过期", detail=f"timestamp {ts} outside ±{self.window}s")
         digest = hashlib.sha256(body).hexdigest()
-        with self._lock:
-            seen = self._nonces.get((timestamp, nonce))
+        if self.shared is not None:
+            seen = self.shared.remember_nonce(timestamp, nonce, digest, 2 * self.window)
             if seen is None:
-                self._nonces[(timestamp, nonce)] = digest
                 return
+        else:
+            with self._lock:
+                seen = self._nonces.get((timestamp, nonce))
+                if seen is None:
+                    self._nonces[(timestamp, nonce)] = digest
+                    return
         if seen != digest:
             raise RequestReplayed("请求重复", detail="timestamp and nonce already used with another body")
 
@@ -290,11 +302,17 @@ class OfficialAccount:
             return self.texts["welcome"] if msg.event == "subscribe" else None
         if msg.msg_type != "text" or not msg.content.strip():
             return self.texts["help"]
+        key = msg.dedup_key
         with self._lock:
-            pending = self._recent.get(msg.dedup_key)
+            pending = self._recent.get(key)
             if pending is None:
-                pending = _Pending(self._executor.submit(self._answer, msg))
-                self._recent[msg.dedup_key] = pending
+                if self.shared is not None and not self.shared.claim(key):
+                    pending = None  # another worker is answering this message
+                else:
+                    pending = _Pending(self._executor.submit(self._answer, msg))
+                    self._recent[key] = pending
+        if pending is None:
+            return self._reply_from_elsewhere(key)
         try:
             text = pending.future.result(timeout=self.deadline)
         except FutureTimeout:
@@ -302,15 +320,40 @@ class OfficialAccount:
                 if not pending.deferred:
                     pending.deferred = True
                     log.info("mp answer for %s late (> %.1fs): will push", user_tag(msg.from_user), self.deadline)
-                    pending.future.add_done_callback(lambda f: self._push(msg.from_user, f))
+                    pending.future.add_done_callback(lambda f: self._push(msg.from_user, f, key))
             return None
         with pending.lock:
-            return None if pending.deferred else text
+            if pending.deferred:
+                return None
+        if self.shared is not None and not self.shared.claim_delivery(key, "passive"):
+            return None
+        return text
+
+    def _reply_from_elsewhere(self, key: str) -> str | None:
+        """A retry on this worker of a message another worker answers: its reply when published in time."""
+        assert self.shared is not None
+        deadline = time.monotonic() + self.deadline
+        wait = threading.Event()
+        while time.monotonic() < deadline:
+            text = self.shared.reply(key)
+            if text is not None:
+                return text if self.shared.claim_delivery(key, "passive") else None
+            wait.wait(0.05)
+        return None
 
     def _answer(self, msg: InboundMessage) -> str:
+        text = self._compute_answer(msg)
+        if self.shared is not None:
+            self.shared.publish_reply(msg.dedup_key, text)
+        return text
+
+    def _compute_answer(self, msg: InboundMessage) -> str:
         openid = msg.from_user
-        with self._lock:
-            session_id = self._sessions.get(openid)
+        if self.shared is not None:
+            session_id = self.shared.session_of(openid)
+        else:
+            with self._lock:
+                session_id = self._sessions.get(openid)
         try:
             answer = self.service.ask(
                 msg.content.strip(),
@@ -325,8 +368,11 @@ class OfficialAccount:
         except Exception:
             log.exception("mp answer failed for %s", user_tag(openid))
             return self.texts["error"]
-        with self._lock:
-            self._sessions[openid] = answer.session_id
+        if self.shared is not None:
+            self.shared.set_session(openid, answer.session_id)
+        else:
+            with self._lock:
+                self._sessions[openid] = answer.session_id
         return format_reply(
             answer,
             self.reply_templates,
@@ -335,10 +381,12 @@ class OfficialAccount:
             hotline_name=self.service.bot.directory.hotline.name,
         )
 
-    def _push(self, openid: str, done: Future[str]) -> None:
+    def _push(self, openid: str, done: Future[str], key: str = "") -> None:
         """Deliver a late answer through the customer-service message API (runs once per message)."""
         if done.cancelled():
             return
+        if self.shared is not None and not self.shared.claim_delivery(key, "push"):
+            return  # a retry on another worker already replied passively
         text = done.result() if done.exception() is None else self.texts["error"]
         if self.client is None:
             log.warning("mp answer for %s dropped: no AppID/secret for customer-service push", user_tag(openid))
