@@ -239,16 +239,14 @@ def cmd_docs_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from bot.server import serve
 
     settings = get_settings()
-    uvicorn.run(
-        "bot.api:create_app",
-        factory=True,
+    serve(
+        settings,
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=args.workers or settings.workers,
-        proxy_headers=True,
     )
     return 0
 

@@ -14,6 +14,11 @@ Layout of ``<build_dir>``::
 A build writes a fresh ``gen-*`` directory, writes the manifest last, then swaps ``current``; a failed or
 killed build leaves the working index untouched. Nothing is pickled: JSON, FAISS's own format, float32 blobs.
 
+A malformed notice that was never indexed is skipped and reported (``manifest.skipped`` /
+``manifest.problems``), so one bad new file does not stop the others; a notice that the current generation
+indexed and that is malformed now fails the build, so the last good index keeps serving. Malformed lines of
+the example bank are skipped and reported the same way.
+
 Builds are incremental: every vector (clause and sentence passages, example questions as queries) comes from
 the vector cache when its text was embedded before, so a rebuild embeds only new text, in batches. The sources'
 catalog (``sources/catalog.json``: retired and removed documents) is part of what a build reads.
@@ -40,7 +45,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +55,7 @@ from bot.catalog import Catalog, apply_catalog, terms_for
 from bot.config import Settings
 from bot.embeddings import VectorEmbeddings, configured_model_id
 from bot.errors import ConfigError, IndexCorrupt, IndexMissing, IndexModelMismatch, MalformedNotice
-from bot.ingest import Document, Measure, Section, load_sources, source_files
+from bot.ingest import Document, Measure, NoticeTerms, Section, parse_notice, source_files
 from bot.text import TextAnalyzer
 from bot.vector_cache import CacheStats, VectorCache
 
@@ -76,6 +81,8 @@ class Manifest:
     catalog: str = ""  # sha256 of sources/catalog.json ("" when there is none)
     embedded: int = 0  # texts embedded by this build (the others came from the vector cache)
     cached: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)  # malformed source file name -> sha256
+    problems: list[str] = field(default_factory=list)  # why they (or example lines) were left out
 
 
 @dataclass(frozen=True)
@@ -87,9 +94,10 @@ class Example:
     measures: tuple[str, ...]
 
 
-def load_examples(path: Path, measure_ids: set[str]) -> list[Example]:
-    """Read the example bank. A malformed line is an error naming file and line; an example labelled with a
-    measure that the current sources do not define (its notice was removed) is left out."""
+def load_examples(path: Path, measure_ids: set[str], problems: list[str] | None = None) -> list[Example]:
+    """Read the example bank. A malformed line is an error naming file and line (or, with ``problems``, is
+    skipped and described there); an example labelled with a measure that the current sources do not define
+    (its notice was removed) is left out."""
     if not path.exists():
         return []
     out = []
@@ -100,6 +108,9 @@ def load_examples(path: Path, measure_ids: set[str]) -> list[Example]:
             raw = json.loads(line)
             example = Example(str(raw["question"]), tuple(raw.get("measures", [])))
         except (ValueError, KeyError, TypeError) as exc:
+            if problems is not None:
+                problems.append(f"{path}:{lineno}: skipped: {exc}")
+                continue
             raise ConfigError("示例问题文件格式错误", detail=f"{path}:{lineno}: {exc}") from exc
         if all(m in measure_ids for m in example.measures):
             out.append(example)
@@ -264,11 +275,19 @@ def _lock(build_dir: Path) -> contextlib.AbstractContextManager[Any]:
 
 
 def build_index(
-    settings: Settings, embeddings: VectorEmbeddings, *, progress: bool = False, fail_after: str | None = None
+    settings: Settings,
+    embeddings: VectorEmbeddings,
+    *,
+    progress: bool = False,
+    fail_after: str | None = None,
+    skip_if_fresh: bool = False,
 ) -> Path:
     """Build a new index generation from the sources and swap it in atomically. Returns its path.
 
-    ``fail_after`` (tests only) raises after the named step to prove a failed build changes nothing.
+    ``skip_if_fresh``: when, once the build lock is held, the current generation is no longer stale (another
+    process built it meanwhile), return it instead of building again - workers that all saw the same file
+    change build once. ``fail_after`` (tests only) raises after the named step to prove a failed build
+    changes nothing.
     """
     import bm25s
     import faiss
@@ -279,8 +298,17 @@ def build_index(
         files = indexed_source_files(settings.sources_path)
         if not files:
             raise IndexMissing("没有可索引的政策文件", detail=f"no *.txt in {settings.sources_path}")
+        previous = current_generation(build_dir)
+        if skip_if_fresh and previous is not None and staleness(settings) is None:
+            return previous
+        try:
+            indexed_before = set(read_manifest(previous).sources) if previous else set()
+        except IndexCorrupt:
+            indexed_before = set()
+        parsed, skipped, problems = _parse_sources(files, indexed_before, terms_for(settings))
+        files = [p for p in files if p.name not in skipped]
         catalog = Catalog.load(settings.sources_path)
-        documents = apply_catalog(load_sources(files, terms=terms_for(settings)), catalog)
+        documents = apply_catalog(parsed, catalog)
         analyzer = analyzer_for(settings, documents)
         measures = [m for d in documents for m in d.measures]
 
@@ -295,7 +323,7 @@ def build_index(
         gen.mkdir(parents=True)
         stats = CacheStats()
         try:
-            examples = load_examples(settings.index_dir / "examples.jsonl", {m.id for m in measures})
+            examples = load_examples(settings.index_dir / "examples.jsonl", {m.id for m in measures}, problems)
             example_texts = [analyzer.search_text(analyzer.normalize(e.question)) for e in examples]
             with VectorCache.open(settings.vector_cache_path, embeddings.model_id, embeddings.dim) as cache:
                 matrix = cache.embed("passage", [c.text for c in chunks], embeddings.passage_matrix)
@@ -345,6 +373,8 @@ def build_index(
                 catalog=catalog_hash(settings.sources_path),
                 embedded=stats.embedded,
                 cached=stats.cached,
+                skipped=skipped,
+                problems=problems,
             )
             # the manifest is written last: a generation without one is incomplete by definition
             tmp = gen / "manifest.json.tmp"
@@ -357,6 +387,36 @@ def build_index(
         _swap_current(build_dir, gen)
         _collect_garbage(build_dir, keep=gen)
         return gen
+
+
+def _parse_sources(
+    files: list[Path], indexed_before: set[str], terms: NoticeTerms
+) -> tuple[list[Document], dict[str, str], list[str]]:
+    """Parse the notices with the deployment's notice vocabulary; a malformed one is skipped (name -> sha256,
+    with the reason) unless it was indexed before, which raises :class:`MalformedNotice` (the build fails and
+    the last good index keeps serving). Slugs must be unique so measure ids stay stable across notices."""
+    documents: list[Document] = []
+    skipped: dict[str, str] = {}
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    first_error: MalformedNotice | None = None
+    for p in sorted(files):
+        try:
+            doc = parse_notice(p, terms=terms)
+            if doc.slug in seen:
+                raise MalformedNotice(str(p), 1, f"document id {doc.slug!r} already used by {seen[doc.slug]}")
+        except MalformedNotice as exc:
+            if p.name in indexed_before:
+                raise
+            first_error = first_error or exc
+            skipped[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+            problems.append(f"{exc}: skipped")
+            continue
+        seen[doc.slug] = str(p)
+        documents.append(doc)
+    if not documents and first_error is not None:
+        raise first_error
+    return documents, skipped, problems
 
 
 def _fsync_dir(path: Path) -> None:
@@ -411,7 +471,7 @@ def staleness(settings: Settings) -> str | None:
         return f"format {manifest.format} != {FORMAT_VERSION}"
     if manifest.model_id != configured_model_id(settings):
         return f"built with {manifest.model_id}, configured {configured_model_id(settings)}"
-    if manifest.sources != source_hashes(settings.sources_path):
+    if {**manifest.sources, **manifest.skipped} != source_hashes(settings.sources_path):
         return "sources changed"
     if manifest.catalog != catalog_hash(settings.sources_path):
         return "catalog changed"

@@ -102,3 +102,21 @@ def bot(full_settings: Settings, full_index, embeddings):  # type: ignore[no-unt
 @pytest.fixture
 def mini_settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path, [MINI])
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """One real redis-server for the whole test session (tests use distinct keys or flush it)."""
+    from .services import redis_server
+
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One real PostgreSQL cluster for the whole test session."""
+    from .services import postgres_server
+
+    with postgres_server() as url:
+        yield url

@@ -1,6 +1,6 @@
 // The chat page: welcome (from /v1/documents), quick-question chips (chips.json), city picker (/v1/cities),
 // streamed answers (/v1/ask/stream, falling back to /v1/ask), feedback, and errors a citizen understands.
-import { ApiError, MAX_QUESTION_CHARS, ask, getJSON, sendFeedback } from './api.js';
+import { ApiError, BUSY_CODES, MAX_QUESTION_CHARS, ask, getJSON, sendFeedback } from './api.js';
 import { AnswerView } from './render.js';
 import { charCount, clear, el, phoneText } from './dom.js';
 import { AnswerFollower } from './follow.js';
@@ -242,13 +242,14 @@ function describe(err) {
   if (s === 401 || s === 403) {
     return { title: '暂时无法提问', text: `${err.serverMessage || '需要登录后才能提问。'}${phone}` };
   }
-  if (s === 503 && err.retryAfter) {
+  if (s === 503 && err.code !== 'not_ready' && (BUSY_CODES.includes(err.code) || err.retryAfter)) {
     // back-pressure: too many questions at once; the server says when to come back
+    const wait = err.retryAfter || 1;
     return {
       title: '现在咨询的人较多，请稍后再试',
-      text: `请 ${err.retryAfter} 秒后点“重试”。${phone}`,
+      text: `请 ${wait} 秒后点“重试”。${phone}`,
       retry: true,
-      wait: err.retryAfter,
+      wait,
     };
   }
   if (s === 503) {

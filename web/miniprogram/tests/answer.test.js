@@ -182,6 +182,12 @@ test('errors in words a citizen understands; 12333 in them is a call target', ()
   assert.match(busy.text, /请 4 秒后点“重试”/);
   assert.equal(busy.wait, 4);
   assert.equal(busy.retry, true);
+  // the service's own "busy" codes are back-pressure even without a wait; "not ready" never is
+  const coded = describeError({ kind: 'http', status: 503, code: 'busy' }, 500);
+  assert.match(coded.title, /稍后再试/);
+  assert.equal(coded.wait, 1);
+  assert.equal(describeError({ kind: 'http', status: 503, code: 'server_busy', retryAfter: 2 }, 500).wait, 2);
+  assert.equal(describeError({ kind: 'http', status: 503, code: 'not_ready', retryAfter: 5 }, 500).title, '服务正在启动');
   const long = describeError({ kind: 'http', status: 413, message: '问题太长了，请控制在500字以内' }, 500);
   assert.equal(long.text, '问题太长了，请控制在500字以内');
   assert.equal(long.restore, true);

@@ -20,6 +20,8 @@ const LOCAL_BUREAU_KIND = '设区市人力资源和社会保障局';
 const NOTE_PREFIXES = ['提示：', '【提示】'];
 const DEFAULT_NOTE = '以上信息仅供参考，具体以当地人社部门的解释为准。';
 const HOTLINE = '12333';
+// the service's back-pressure codes (503), as in utils/request.js (this module stays free of wx and config)
+const BUSY_CODES = ['busy', 'server_busy'];
 // which cards start open: where to go (short, and the number to call); the others on a tap
 const OPEN_AT_FIRST = { contact: true };
 
@@ -212,9 +214,10 @@ function errorInfo(e, maxChars) {
   }
   if (e.status === 401) return { title: '需要重新登录', text: e.message || '登录已失效，请点“重试”。', retry: true };
   if (e.status === 403) return { title: '无法提交', text: e.message || '这个问题无法提交。' + phone };
-  if (e.status === 503 && e.retryAfter) {
+  if (e.status === 503 && e.code !== 'not_ready' && (BUSY_CODES.indexOf(e.code) >= 0 || e.retryAfter)) {
     // back-pressure: too many questions at once; the server says when to come back
-    return { title: '现在咨询的人较多，请稍后再试', text: '请 ' + e.retryAfter + ' 秒后点“重试”。' + phone, retry: true, wait: e.retryAfter };
+    const wait = e.retryAfter || 1;
+    return { title: '现在咨询的人较多，请稍后再试', text: '请 ' + wait + ' 秒后点“重试”。' + phone, retry: true, wait: wait };
   }
   if (e.status === 503) return { title: '服务正在启动', text: '系统正在准备中，请稍等片刻后点“重试”。' + phone, retry: true };
   return { title: '服务暂时出错了', text: '请稍后点“重试”。' + phone, retry: true };
