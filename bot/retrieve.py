@@ -138,9 +138,7 @@ class PolicyRetriever:
         self._with_examples = {mid for e in index.examples for mid in e.measures}
         home = tuple(self.analyzer.lexicon.home_region)
         self._foreign = {
-            d.slug
-            for d in index.documents
-            if (r := getattr(d, "region", "") or "") and not any(h in r for h in home)
+            d.slug for d in index.documents if (r := getattr(d, "region", "") or "") and not any(h in r for h in home)
         }
 
     # --- word statistics --------------------------------------------------------------------------
