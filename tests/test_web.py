@@ -653,7 +653,7 @@ def test_page_sse_parser_on_a_recorded_stream(page: Page, server: Server) -> Non
     assert messages[0]["type"] == "meta" and messages[0]["citations"][0]["label"] == "（七）"
     assert messages[-2]["type"] == "end" and messages[-1] == {"done": True}
     text = "".join(m["text"] for m in messages if m.get("type") == "delta")
-    assert text.startswith("【适用政策】")
+    assert text.startswith("文件写明：") and messages[0].get("lead", text).startswith("文件写明：")
 
 
 def answer_top_in_view(page: Page, answer: Locator) -> None:
