@@ -275,7 +275,8 @@ class ChatService:
             return "rebuilding" if r.rebuild else "loading a new generation"
         if r.state == "failed":
             wait = max(0.0, r.retry_at - time.monotonic())
-            return f"rebuild failed ({r.failures}x): {r.last_error}; next automatic attempt in {wait:.0f}s"
+            what = "rebuild" if r.rebuild else "loading a generation built elsewhere"
+            return f"{what} failed ({r.failures}x): {r.last_error}; next automatic attempt in {wait:.0f}s"
         return ""
 
     def _generation_built_elsewhere(self) -> str | None:
