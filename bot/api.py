@@ -186,6 +186,16 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
     },
     "SourceRef": {"doc": "政策文件 id", "title": "标题", "issuer": "发文单位", "date": "发文日期"},
 }
+# One Server-Sent Event as a client's parser yields it (OpenAPI before 3.2: `schema` describes each event).
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "event": {"type": "string", "description": "恒为 message"},
+        "data": {"type": "string", "description": "一帧 JSON（meta、delta、end），最后一帧为 [DONE]"},
+        "id": {"type": "string"},
+    },
+}
 STREAM_DESCRIPTION = (
     "与 /v1/ask 相同的回答，以 Server-Sent Events 推送，每帧 `data: <JSON>\\n\\n`，JSON 全部为 ASCII"
     "（中文用 \\uXXXX 转义，任意切分都不会截断字符）。帧的顺序固定：\n\n"
@@ -553,7 +563,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         responses={
             **ASK_ERRORS,
             200: {
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
                 "description": "SSE 帧：meta、delta…、end、[DONE]",
             },
         },

@@ -10,6 +10,11 @@
   connections; :class:`TimedH11Protocol` also answers a JSON 503 (``Retry-After: 1``) and closes any
   *connection* past the cap as soon as it is accepted. File descriptors stay bounded (keep the cap well under
   ``ulimit -n``) and nothing logs "Too many open files".
+* **Accept bursts.** asyncio accepts up to ``backlog`` queued connections in one go, before any of them reaches
+  the cap above, so a burst queued while the worker was busy could take every descriptor at once. The listen
+  backlog is therefore the cap itself: the kernel holds at most that many unaccepted connections and the rest
+  retry their SYN. :func:`check_open_files` refuses to start when ``ulimit -n`` cannot hold the cap, one
+  accepted burst and the process's own files (it first raises the soft limit to the hard one).
 * **h11 limits.** ``max_header_bytes`` bounds the request line and headers; ``keep_alive_seconds`` idle time.
 * **Logging.** :func:`bot.logs.uvicorn_log_config`: JSON lines, access log without ``/wechat/*`` query strings.
 
@@ -30,6 +35,7 @@ from typing import Any
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.config import Settings, get_settings
+from bot.errors import ConfigError
 from bot.logs import uvicorn_log_config
 
 _BUSY_BODY = json.dumps({"code": "server_busy", "message": "服务繁忙，请稍后再试"}, ensure_ascii=False).encode()
@@ -95,6 +101,7 @@ def uvicorn_options(settings: Settings, *, host: str, port: int, workers: int) -
         "workers": workers,
         "http": TimedH11Protocol,
         "limit_concurrency": settings.limit_concurrency,
+        "backlog": settings.limit_concurrency,
         "timeout_keep_alive": settings.keep_alive_seconds,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         # the app reads X-Forwarded-For itself (bot.api.client_address, POLICYBOT_TRUSTED_PROXIES): uvicorn's
@@ -106,7 +113,41 @@ def uvicorn_options(settings: Settings, *, host: str, port: int, workers: int) -
     }
 
 
+# descriptors a worker holds besides connections: index files, SQLite, logs, the listener, eventfds
+OWN_FILES = 64
+
+
+def open_files_needed(settings: Settings) -> int:
+    """Descriptors one worker may hold at worst: held connections, one accepted burst, its own files."""
+    return 2 * settings.limit_concurrency + OWN_FILES
+
+
+def check_open_files(settings: Settings) -> int:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit; refuse a cap the limit cannot hold.
+
+    Returns the soft limit now in force. Example: ``limit_concurrency=256`` needs 576 descriptors, so under
+    ``ulimit -n 256`` the server does not start (:class:`ConfigError`) instead of logging "Too many open
+    files" under load.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = open_files_needed(settings)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        soft = hard if hard == resource.RLIM_INFINITY else max(soft, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raise ConfigError(
+            "服务配置有误",
+            detail=f"POLICYBOT_LIMIT_CONCURRENCY={settings.limit_concurrency} needs {needed} open files per "
+            f"worker, ulimit -n is {soft}: lower the cap or raise the limit",
+        )
+    return int(soft)
+
+
 def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     import uvicorn
+
+    check_open_files(settings)
 
     uvicorn.run("bot.api:create_app", **uvicorn_options(settings, host=host, port=port, workers=workers))

@@ -4,6 +4,8 @@ numerous clients under a small ``ulimit -n``, body deadlines, the access log's p
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -68,16 +70,40 @@ def test_slow_clients_cannot_exhaust_the_server(served: Server) -> None:
     assert turned_away, outcomes[:3]
     assert all(b"server_busy" in o for o in turned_away if o.startswith(b"HTTP/1.1 503"))
     assert len([o for o in outcomes if o == b""]) >= 1  # held, then closed by the header timeout
-    deadline = threading.Event()
+    _assert_still_answering(served)
+
+
+def _assert_still_answering(served: Server) -> None:
+    """A question is answered once the cap has room again, and the log shows no exhausted descriptors."""
+    retry = threading.Event()
     for _ in range(50):
         r = httpx.post(f"{served.url}/v1/ask", json={"question": "苏畅卡是什么"}, timeout=30)
         if r.status_code == 200:
             break
-        _wait(deadline, 0.2)
+        _wait(retry, 0.2)
     assert r.status_code == 200 and r.json()["in_scope"] is True
     log = Path(served.log).read_text(errors="replace")
     assert "Too many open files" not in log and "Traceback" not in log
     assert served.process.poll() is None
+
+
+def test_a_burst_queued_while_the_worker_is_stalled_does_not_exhaust_its_files(served: Server) -> None:
+    """300 connections queued while the worker cannot run (stopped: a long GC pause, a busy host), then it
+    resumes: asyncio accepts a whole queued burst at once, so the listen backlog (the cap) must bound it."""
+    addr = urlparse(served.url)
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(SLOW_CLIENTS)]
+    os.kill(served.process.pid, signal.SIGSTOP)
+    try:
+        for s in socks:
+            s.setblocking(False)
+            s.connect_ex((addr.hostname, addr.port))  # loopback: the handshake completes (or is dropped) here
+    finally:
+        os.kill(served.process.pid, signal.SIGCONT)
+    try:
+        _assert_still_answering(served)  # the burst was accepted before this request was
+    finally:
+        for s in socks:
+            s.close()
 
 
 def test_a_body_that_never_arrives_is_408(served: Server) -> None:
@@ -105,3 +131,25 @@ def test_access_log_keeps_no_openid_or_personal_data_and_app_events_are_logged(s
     assert "server-token" not in log
     events = [line for line in lines if line.get("name", "").startswith("policybot.")]
     assert any(e["levelname"] == "INFO" and "index" in e["message"] and "loaded" in e["message"] for e in events)
+
+
+def test_a_cap_the_open_file_limit_cannot_hold_refuses_to_start(tmp_path: Path) -> None:
+    """``policybot serve`` under ``ulimit -n 200`` with the default cap (256 connections): a clear
+    configuration error at start, not "Too many open files" under load."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
+
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", "1"],
+        env={**os.environ, "POLICYBOT_LIMIT_CONCURRENCY": "256", "POLICYBOT_DB_PATH": str(tmp_path / "db")},
+        preexec_fn=limit_files,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert "config_error" in run.stderr and "ulimit -n is 200" in run.stderr and "Traceback" not in run.stderr
