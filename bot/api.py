@@ -1,7 +1,8 @@
 """HTTP API (FastAPI): translates HTTP into :class:`bot.service.ChatService` calls and results into JSON.
 
 Contract (shared/DESIGN.md): ``POST /v1/ask``, ``POST /v1/ask/stream`` (SSE, ASCII-only frames for WeChat's
-chunked ``wx.request``), browsing endpoints, ``POST /v1/feedback``, ``/healthz``, ``/readyz`` and the admin
+chunked ``wx.request``; with the optional LLM also a ``replace`` frame, see :func:`explained_frames`),
+browsing endpoints, ``POST /v1/feedback``, ``/healthz``, ``/readyz`` and the admin
 reindex. Every error is ``{"code", "message"}`` with a fitting status; nothing here knows policy.
 """
 
@@ -11,8 +12,8 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing, asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Path, Request
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.answer import Answer
 from bot.config import Settings, get_settings
 from bot.errors import PolicyBotError
+from bot.llm import Fallback, Sentence, StreamEvent
 from bot.service import (
     ChatService,
     CityInfo,
@@ -214,6 +216,47 @@ async def stream_frames(answer: Answer) -> AsyncIterator[bytes]:
     yield b"data: [DONE]\n\n"
 
 
+async def explained_frames(answer: Answer, events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[bytes]:
+    """The stream of an answer the LLM explains (``llm_stream_mode=sentence``), guarded sentence by sentence.
+
+    * Nothing is sent until the first sentence has passed the guard. If the explanation fails before that
+      (timeout, endpoint error, a violation in the first sentence), the frames are exactly those of the
+      deterministic answer (``ai_generated: false``): the client sees no difference.
+    * Otherwise ``meta`` carries ``ai_generated: true`` and each ``delta`` is one checked sentence.
+    * A later failure sends ``{"type": "replace", "text": <the deterministic answer>, "ai_generated": false,
+      "fallback": <reason>}``: the client drops the text shown so far and shows ``text`` instead. No unchecked
+      token is ever sent; what was shown before the replace had passed the guard.
+    * ``end`` repeats the final ``ai_generated``.
+    """
+    async with aclosing(events) as stream:
+        first = await anext(stream, None)
+        if not isinstance(first, Sentence):
+            async for frame in stream_frames(answer):
+                yield frame
+            return
+        yield sse({"type": "meta", **answer.model_dump(exclude={"answer"}), "ai_generated": True})
+        yield sse({"type": "delta", "text": first.text})
+        generated = True
+        async for event in stream:
+            if isinstance(event, Sentence):
+                yield sse({"type": "delta", "text": event.text})
+            elif isinstance(event, Fallback):
+                e = event.explanation
+                yield sse({"type": "replace", "text": e.text, "ai_generated": False, "fallback": e.fallback_reason})
+                generated = False
+                break
+            else:
+                break
+    yield sse({"type": "end", "message_id": answer.message_id, "ai_generated": generated})
+    yield b"data: [DONE]\n\n"
+
+
+async def buffered_frames(whole: Awaitable[Answer]) -> AsyncIterator[bytes]:
+    """``llm_stream_mode=buffered``: the whole explanation is checked before the first frame."""
+    async for frame in stream_frames(await whole):
+        yield frame
+
+
 # --- dependencies ----------------------------------------------------------------------------------
 def get_service(request: Request) -> ChatService:
     service: ChatService = request.app.state.service
@@ -247,6 +290,8 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
             threading.Thread(target=svc.load, name="load-index", daemon=True).start()
         yield
         svc.store.close()
+        if svc.explainer is not None:
+            svc.explainer.close()
         app.state.wechat.close()
 
     app = FastAPI(
@@ -303,11 +348,17 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         response_class=StreamingResponse,
     )
     def ask_stream(body: AskRequest, request: Request, service: Svc, user: CurrentUser) -> StreamingResponse:
-        answer = service.ask(
+        answer, grounding = service.ask_for_stream(
             body.question, session_id=body.session_id, city=body.city, client=client_of(request), user=user
         )
+        if grounding is None:
+            frames = stream_frames(answer)
+        elif settings.llm_stream_mode == "buffered":
+            frames = buffered_frames(service.explain_whole(answer, grounding, user))
+        else:
+            frames = explained_frames(answer, service.explain_stream(answer, grounding, user))
         return StreamingResponse(
-            stream_frames(answer),
+            frames,
             media_type="text/event-stream",
             headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"},
         )

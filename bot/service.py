@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -25,8 +26,10 @@ from bot.auth import user_tag
 from bot.config import Settings
 from bot.embeddings import VectorEmbeddings, make_embeddings
 from bot.errors import InvalidQuestion, NotFound, PolicyBotError
+from bot.guard import Grounding
 from bot.index import build_index, ensure_index, load_index, staleness
 from bot.ingest import Measure
+from bot.llm import Explainer, ExplainerStats, Explanation, StreamEvent, ground_answer
 from bot.moderation import BLOCKED_REASON, Channel, Moderator
 from bot.sessions import MemorySessionStore, RateLimiter, SessionStore
 from bot.store import FeedbackStore, StorageUnavailable
@@ -96,6 +99,7 @@ class IndexStatus(BaseModel):
     measures: int
     reindex: str  # idle | running | failed
     last_error: str | None
+    llm: ExplainerStats | None = None  # replies served by the LLM and fallbacks by reason, when configured
 
 
 @dataclass
@@ -113,8 +117,11 @@ class ChatService:
         sessions: SessionStore | None = None,
         store: FeedbackStore | None = None,
         moderator: Moderator | None = None,
+        explainer: Explainer | None = None,
     ) -> None:
         self.settings = settings
+        # the optional plain-language explanation (bot/llm.py): only when POLICYBOT_LLM_BASE_URL is set
+        self.explainer = explainer or Explainer.from_settings(settings)
         self._bot = bot
         self._embeddings: VectorEmbeddings | None = bot.embeddings if bot else None
         self.sessions = sessions or MemorySessionStore(
@@ -184,14 +191,17 @@ class ChatService:
         client: str,
         user: str | None = None,
         channel: Channel = "api",
+        explain: bool = True,
     ) -> Answer:
+        """``explain=False``: never the LLM (the stream endpoint explains through :meth:`explain_stream`)."""
         bot = self.bot
         if city is not None and city.strip() and bot.directory.canonical_city(city) is None:
             raise UnknownCity("暂不支持该城市，请选择江苏省13个设区市之一", detail=city[:40])
         self.limiter.check(user or client, session_id)
         session = self.sessions.get(session_id, user)
+        text = bot.validate(question)
         # content security (bot/moderation.py): the question before answering, the answer before returning
-        if self.moderator.check(bot.validate(question), stage="question", user=user, channel=channel).blocked:
+        if self.moderator.check(text, stage="question", user=user, channel=channel).blocked:
             session = session or Session()
             self.sessions.put(session, user)
             a = self.moderator.refusal(bot, session, "question")
@@ -203,6 +213,11 @@ class ChatService:
                 a = self.moderator.refusal(bot, session, "answer")
         if a.reason == BLOCKED_REASON:
             log.warning("content blocked: message %s, user %s", a.message_id, user_tag(user))
+        grounding = self.grounding(bot, text, a) if explain else None
+        if grounding is not None:
+            assert self.explainer is not None
+            e = self.explainer.explain(grounding, a.answer, extra_check=self._answer_check(user, channel))
+            a = self._with_explanation(a, e)
         try:
             self.store.log_message(
                 a.message_id,
@@ -218,6 +233,48 @@ class ChatService:
             # answering never depends on the log; feedback on this message will 404
             log.warning("message log unavailable: %s", exc.detail)
         return a
+
+    # --- the optional LLM explanation (bot/llm.py) ----------------------------------------------------
+    def grounding(self, bot: PolicyBot, question: str, answer: Answer) -> Grounding | None:
+        """What the LLM may explain: answered turns only - never a refusal, a note or a blocked question."""
+        if self.explainer is None or not answer.in_scope or not answer.citations or answer.reason == BLOCKED_REASON:
+            return None
+        return ground_answer(bot, question, answer)
+
+    def _answer_check(self, user: str | None, channel: Channel) -> Callable[[str], bool]:
+        """Generated text passes the same content check as every answer."""
+        return lambda text: self.moderator.check(text, stage="answer", user=user, channel=channel).blocked
+
+    @staticmethod
+    def _with_explanation(answer: Answer, e: Explanation) -> Answer:
+        # citations and offices stay those of the deterministic decision
+        return answer.model_copy(update={"answer": e.text, "ai_generated": True}) if e.ai_generated else answer
+
+    def ask_for_stream(
+        self,
+        question: str,
+        *,
+        session_id: str | None,
+        city: str | None,
+        client: str,
+        user: str | None = None,
+    ) -> tuple[Answer, Grounding | None]:
+        """The deterministic answer (logged as usual) and, when the LLM may explain it, its Grounding."""
+        answer = self.ask(question, session_id=session_id, city=city, client=client, user=user, explain=False)
+        return answer, self.grounding(self.bot, self.bot.validate(question), answer)
+
+    def explain_stream(
+        self, answer: Answer, grounding: Grounding, user: str | None = None
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Guarded sentences of the explanation, ending in Done or Fallback (see :meth:`Explainer.stream`)."""
+        assert self.explainer is not None
+        return self.explainer.stream(grounding, answer.answer, extra_check=self._answer_check(user, "api"))
+
+    async def explain_whole(self, answer: Answer, grounding: Grounding, user: str | None = None) -> Answer:
+        """The answer with the whole explanation checked first (``llm_stream_mode=buffered``)."""
+        assert self.explainer is not None
+        e = await self.explainer.aexplain(grounding, answer.answer, extra_check=self._answer_check(user, "api"))
+        return self._with_explanation(answer, e)
 
     def feedback(self, message_id: str, helpful: bool, comment: str | None, user: str | None = None) -> int:
         return self.store.add_feedback(message_id, helpful, comment, user)
@@ -280,6 +337,7 @@ class ChatService:
             measures=len(bot.index.measures) if bot else 0,
             reindex=self._reindex.state,
             last_error=self._reindex.last_error,
+            llm=self.explainer.stats() if self.explainer else None,
         )
 
     def start_reindex(self) -> bool:
