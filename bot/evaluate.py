@@ -17,12 +17,17 @@ Metrics (over answerable questions unless said otherwise):
   and for every answered question the offices are exactly the cited measure's units;
 * dialogue turns: a turn is right when it refuses a gold-[] turn, or is in scope, cites a gold measure
   first and contains every must_contain string.
+
+With an :class:`bot.llm.Explainer` (``policybot eval --llm``) every answered turn is also explained, exactly as
+the service would; the figures above stay those of the deterministic decision, and :meth:`Report.llm_metrics`
+adds the share of replies served by the LLM, the fallbacks by reason, the guard rejections by rule and
+must-contain on the text actually served.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +35,7 @@ from typing import Any
 
 from bot.answer import Answer, PolicyBot, Session
 from bot.errors import PolicyBotError
+from bot.llm import Explainer, Explanation, ground_answer
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Outcome:
     case: Case
     answer: Answer | None
     error: str | None = None
+    explanation: Explanation | None = None  # with --llm, for answered turns
 
     @property
     def cited(self) -> list[int]:
@@ -104,6 +111,34 @@ class Report:
             out["dialogue_turns"] = share([o for o in outs if o.case.dialogue], lambda o: o.correct)
         return out
 
+    def llm_metrics(self) -> dict[str, Any]:
+        """Replies the LLM was asked for, the share it served, fallbacks by reason, guard rejections by rule."""
+        explained = [o for o in self.outcomes if o.explanation is not None]
+        served = [o for o in explained if o.explanation is not None and o.explanation.ai_generated]
+        fallbacks: Counter[str] = Counter()
+        rules: Counter[str] = Counter()
+        for o in explained:
+            assert o.explanation is not None
+            if o.explanation.fallback_reason:
+                fallbacks[o.explanation.fallback_reason] += 1
+            rules.update(dict.fromkeys(v.rule for v in o.explanation.violations))
+        with_must = [o for o in explained if o.case.gold and o.case.must_contain]
+
+        def served_contains(o: Outcome) -> bool:
+            assert o.explanation is not None
+            return all(x in o.explanation.text for x in o.case.must_contain)
+
+        return {
+            "explained": len(explained),
+            "served": len(served),
+            "served_share": round(len(served) / len(explained), 4) if explained else float("nan"),
+            "fallbacks": dict(fallbacks.most_common()),
+            "guard_rejections": dict(rules.most_common()),
+            "must_contain_served": round(sum(map(served_contains, with_must)) / len(with_must), 4)
+            if with_must
+            else float("nan"),
+        }
+
 
 def read_cases(path: Path) -> Iterator[list[Case]]:
     """Yield groups of cases: a single question, or the turns of one dialogue in order."""
@@ -135,7 +170,7 @@ def read_cases(path: Path) -> Iterator[list[Case]]:
             ]
 
 
-def run(bot: PolicyBot, path: Path) -> Report:
+def run(bot: PolicyBot, path: Path, explainer: Explainer | None = None) -> Report:
     outcomes: list[Outcome] = []
     for group in read_cases(path):
         session: Session | None = None
@@ -146,7 +181,11 @@ def run(bot: PolicyBot, path: Path) -> Report:
                 outcomes.append(Outcome(case, None, exc.code))
                 continue
             session = turn.session
-            outcomes.append(Outcome(case, turn.answer))
+            a = turn.answer
+            explanation = None
+            if explainer is not None and a.in_scope and a.citations:
+                explanation = explainer.explain(ground_answer(bot, bot.validate(case.question), a), a.answer)
+            outcomes.append(Outcome(case, a, explanation=explanation))
     answered = [o for o in outcomes if o.answer and o.answer.in_scope and o.answer.citations]
     complete = 0
     for o in answered:

@@ -487,10 +487,13 @@ class Checker:
         self.doc_numbers = doc_numbers
         self.cited_numbers = {m.number for m in grounding.measures}
         allowed = {_nfkc(x) for x in grounding.allowed_offices}
-        allowed |= {_nfkc(x) for x in grounding.contact}
+        allowed |= {_nfkc(x) for x in (*grounding.contact, *grounding.sources)}  # the city bureau, the issuer
         allowed |= set(self.rules.generic_offices)
-        self.allowed_offices = sorted(allowed, key=len, reverse=True)
-        self.foreign_offices = sorted({_nfkc(x) for x in grounding.known_offices} - allowed, key=len, reverse=True)
+        self.allowed_offices = allowed
+        foreign = {_nfkc(x) for x in grounding.known_offices} - allowed
+        # longest first, allowed and foreign together: 无锡市人力资源和社会保障局 is read whole, not as the
+        # generic 人力资源和社会保障局 it ends with
+        self.office_names = sorted(((n, n in foreign) for n in allowed | foreign), key=lambda p: -len(p[0]))
 
     # --- one claim ---------------------------------------------------------------------------------
     def grounded(self, claim: Claim) -> bool:
@@ -521,13 +524,10 @@ class Checker:
         t = _nfkc(text)
         chars = list(t)
         out: list[Violation] = []
-        for name in self.allowed_offices:
-            for m in re.finditer(re.escape(name), "".join(chars)):
-                _mask(chars, m.start(), m.end())
-        for name in self.foreign_offices:
+        for name, is_foreign in self.office_names:
             work = "".join(chars)
             for m in re.finditer(re.escape(name), work):
-                if not self._in_grounded_phrase(t, m.start(), m.end()):
+                if is_foreign and not self._in_grounded_phrase(t, m.start(), m.end()):
                     out.append(Violation(OFFICE, name))
                 _mask(chars, m.start(), m.end())
         work = "".join(chars)
