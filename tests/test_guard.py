@@ -127,7 +127,17 @@ def test_labels_document_numbers_and_quotations(text: str, kind: str, key: objec
 
 @pytest.mark.parametrize(
     "text",
-    ["一个人也能申请吗", "一次性发放", "进一步加强", "统一办理", "十分重要", "老百姓", "教书十几年了", "十四五规划", "一批企业"],
+    [
+        "一个人也能申请吗",
+        "一次性发放",
+        "进一步加强",
+        "统一办理",
+        "十分重要",
+        "老百姓",
+        "教书十几年了",
+        "十四五规划",
+        "一批企业",
+    ],
 )
 def test_words_with_numeral_characters_are_not_figures(text: str) -> None:
     assert [c for c in extract_claims(text) if c.kind == "number"] == []

@@ -126,6 +126,14 @@ export class AnswerView {
     this.waiting = null;
     this.bubble.classList.toggle('out-of-scope', !meta.in_scope);
     if (meta.message_id) this.bubble.dataset.messageId = meta.message_id;
+    this._aiBadge();
+  }
+
+  /** Generated text is labelled "AI生成" while it streams and after (WeChat requires the label). */
+  _aiBadge() {
+    if (this.meta && this.meta.ai_generated && !this.body.querySelector('.ai-badge')) {
+      this.body.prepend(el('p', { class: 'ai-badge' }, 'AI生成 · 本回答由AI根据文件原文解读，请以下方原文为准'));
+    }
   }
 
   appendText(piece) {
@@ -153,11 +161,19 @@ export class AnswerView {
     this.partial = null;
     if (this.pending) this._line(this.pending);
     this.pending = '';
+    if (this.meta.ai_generated) {
+      // the generated text has no 【】 sections: the citation and the offices still come from the decision
+      const citations = this.meta.citations || [];
+      if (citations.length && !this.body.querySelector('.cite-card')) this.body.append(citationCard(citations[0], false));
+      if ((this.meta.offices || []).length && !this.body.querySelector('.offices')) {
+        this.body.append(officeCards(this.meta.offices, this.meta));
+      }
+    }
     if (!this.contactShown) this.body.append(contactCard(this.meta));
     if (!this.noteShown) {
       this.body.append(el('p', { class: 'note' }, tag('提示'), '以上信息仅供参考，具体以当地人社部门的解释为准。'));
     }
-    if (this.meta.ai_generated) this.body.prepend(el('p', { class: 'ai-badge' }, '本回答由AI生成，请核对原文'));
+    this._aiBadge();
     this.bubble.append(this._feedback());
     this.bubble.setAttribute('aria-busy', 'false');
   }

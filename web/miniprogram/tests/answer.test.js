@@ -73,3 +73,14 @@ test('errors in words a citizen understands', () => {
   assert.equal(describeError({ kind: 'http', status: 413 }, 500).text, '请控制在500字以内。');
   assert.equal(charCount('稳岗😀'), 3);
 });
+
+test('a generated answer: its text first, then the decision\'s citation card and office cards', () => {
+  const a = Object.assign(fixtureAnswer('stream.txt'), { ai_generated: true });
+  const text = '企业可以通过转型转产、主辅分离等办法安置富余人员。\n具体由就业处负责。';
+  const blocks = buildBlocks(a, text, true);
+  assert.deepEqual(kinds(blocks), ['line', 'line', 'cite', 'offices', 'contact', 'note']);
+  assert.equal(blocks[2].label, '（七）');
+  assert.deepEqual(blocks[3].items.map((o) => o.name), a.offices.map((o) => o.name));
+  // while it streams, only the text
+  assert.deepEqual(kinds(buildBlocks(a, text, false)), ['line', 'line']);
+});

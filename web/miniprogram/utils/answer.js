@@ -122,6 +122,11 @@ function buildBlocks(meta, text, final) {
     blocks.push({ kind: 'line', text: line, anchor: '' });
   }
   if (partial) blocks.push({ kind: 'line', text: partial, anchor: '' });
+  if (final && m.ai_generated) {
+    // generated text has no 【】 sections: the citation and the offices still come from the decision
+    if (citations.length && !blocks.some((b) => b.kind === 'cite')) blocks.push(citeBlock(citations[0], false));
+    if (offices.length && !blocks.some((b) => b.kind === 'offices')) blocks.push(officeBlock(offices, m));
+  }
   if (final) {
     if (!contact) blocks.push(contactBlock(m));
     if (!note) blocks.push({ kind: 'note', tag: '提示', text: NOTE });

@@ -171,7 +171,9 @@ Page({
       onMeta: (m) => {
         meta = m;
         if (m.session_id) this.sessionId = m.session_id;
-        this.batch.set(Object.assign({ [path + '.waiting']: false, [path + '.inScope']: m.in_scope }, render(false)));
+        this.batch.set(
+          Object.assign({ [path + '.waiting']: false, [path + '.inScope']: m.in_scope, [path + '.ai']: Boolean(m.ai_generated) }, render(false)),
+        );
       },
       onDelta: (piece) => {
         streamed += piece;
@@ -180,7 +182,7 @@ Page({
       onRestart: () => {
         meta = null;
         streamed = '';
-        this.batch.set({ [path + '.blocks']: [], [path + '.waiting']: true });
+        this.batch.set({ [path + '.blocks']: [], [path + '.waiting']: true, [path + '.ai']: false });
       },
     })
       .then((answer) => {
@@ -191,6 +193,7 @@ Page({
           Object.assign(render(true), {
             [path + '.waiting']: false,
             [path + '.inScope']: answer.in_scope,
+            [path + '.ai']: Boolean(answer.ai_generated),
             [path + '.messageId']: answer.message_id,
             [path + '.feedback']: 'open',
             busy: false,
