@@ -121,7 +121,7 @@ class Report:
             assert o.explanation is not None
             if o.explanation.fallback_reason:
                 fallbacks[o.explanation.fallback_reason] += 1
-            rules.update(dict.fromkeys(v.rule for v in o.explanation.violations))
+            rules.update({v.rule for v in o.explanation.violations})
         with_must = [o for o in explained if o.case.gold and o.case.must_contain]
 
         def served_contains(o: Outcome) -> bool:
