@@ -489,3 +489,28 @@ def test_eval_llm_without_an_endpoint_is_a_clear_error(tmp_path: Path, capsys: p
     cases.write_text('{"id": "a", "question": "x", "gold": []}\n', encoding="utf-8")
     assert main(["eval", str(cases), "--llm"]) == 2
     assert "POLICYBOT_LLM_BASE_URL" in capsys.readouterr().err
+
+
+def test_the_deterministic_answers_pass_the_guard(bot) -> None:
+    """The composer's own text states only grounded facts: the guard must accept it (no false positives on
+    real figures, offices, bureaus, quotes and labels) - all but the unconfirmed full names, which it shows
+    marked as such and the guard never lets a generated reply state."""
+    questions = [
+        json.loads(line)["question"]
+        for path in (REPO_ROOT / "tests" / "data" / "holdout.jsonl", REPO_ROOT / "tests" / "data" / "unseen.jsonl")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    checked = 0
+    for q in questions:
+        a = bot.ask(q, city="南京").answer
+        if not a.in_scope:
+            continue
+        text = a.answer
+        for o in a.offices:
+            if o.full_name_unconfirmed:
+                text = text.replace(o.full_name_unconfirmed, "")
+        verdict = Checker(ground_answer(bot, q, a)).check(text)
+        assert verdict.ok, (q, verdict.violations)
+        checked += 1
+    assert checked >= 150
