@@ -484,6 +484,7 @@ class Checker:
         # a bare figure (no unit) is grounded by the same value anywhere, a date's parts included
         self.number_values = {v for v, _ in numbers} | {Decimal(p) for d in dates for p in d if p is not None}
         self.dates = dates
+        self.identifiers = {v for v, u in numbers if u == "" and v >= 10000 and v == v.to_integral_value()}
         self.doc_numbers = doc_numbers
         self.cited_numbers = {m.number for m in grounding.measures}
         allowed = {_nfkc(x) for x in grounding.allowed_offices}
@@ -502,7 +503,9 @@ class Checker:
             value, unit = claim.key
             if unit == "":
                 return value in self.number_values
-            return (value, unit) in self.numbers
+            # a number the grounding prints bare with five digits or more is an identifier (the 12333 hotline):
+            # a following word that reads as a unit ("12333人力资源…") does not make it a new figure
+            return (value, unit) in self.numbers or value in self.identifiers
         if claim.kind == "date":
             assert isinstance(claim.key, tuple)
             return any(all(c is None or c == g for c, g in zip(claim.key, known, strict=True)) for known in self.dates)

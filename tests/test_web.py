@@ -494,3 +494,61 @@ def test_readable_at_320px_and_screenshot(narrow_page: Page, server: Server) -> 
     page.set_viewport_size({"width": 320, "height": min(height, 12000)})
     page.screenshot(path=str(ARTIFACTS / "web-320.png"), full_page=True)
     assert (ARTIFACTS / "web-320.png").stat().st_size > 10_000
+
+
+# --- the optional LLM explanation (bot/llm.py): the label and the replace frame ------------------------------
+def _generated_stream(*frames: dict[str, Any]) -> dict[str, Any]:
+    """A /v1/ask/stream body with the recorded answer's meta, marked as generated, then ``frames``."""
+    meta = json.loads(STREAM_FIXTURE.read_text(encoding="ascii").split("\n\n")[0].removeprefix("data: "))
+    meta["ai_generated"] = True
+    body = "".join(f"data: {json.dumps(f, ensure_ascii=True)}\n\n" for f in (meta, *frames)) + "data: [DONE]\n\n"
+    return {"status": 200, "content_type": "text/event-stream", "body": body}
+
+
+def test_a_generated_answer_is_labelled_and_keeps_its_citation(page: Page, server: Server, watch: Watch) -> None:
+    open_chat(page, server)
+    text = "企业可以通过转型转产、主辅分离等办法安置富余人员。具体由就业处、就管中心、职介中心负责。"
+    page.route(
+        "**/v1/ask/stream",
+        lambda r: r.fulfill(
+            **_generated_stream(
+                {"type": "delta", "text": text[:25]},
+                {"type": "delta", "text": text[25:]},
+                {"type": "end", "message_id": "m1", "ai_generated": True},
+            )
+        ),
+    )
+    answer = ask(page, Q_PLACEMENT)
+    expect(answer.locator(".ai-badge")).to_have_count(1)
+    expect(answer.locator(".ai-badge")).to_contain_text("AI生成")
+    expect(answer).to_contain_text(text)
+    expect(answer.locator("details.cite-card")).to_have_count(1)
+    expect(answer.locator(".office-card").first).to_contain_text("就业处")
+    assert watch.asks("/v1/ask") == []
+
+
+def test_a_replace_frame_swaps_the_generated_text_for_the_deterministic_answer(
+    page: Page, server: Server, watch: Watch
+) -> None:
+    open_chat(page, server)
+    deterministic = "".join(
+        json.loads(block.removeprefix("data: "))["text"]
+        for block in STREAM_FIXTURE.read_text(encoding="ascii").split("\n\n")
+        if '"type":"delta"' in block
+    )
+    page.route(
+        "**/v1/ask/stream",
+        lambda r: r.fulfill(
+            **_generated_stream(
+                {"type": "delta", "text": "这是一句先通过检查的解读。"},
+                {"type": "replace", "text": deterministic, "ai_generated": False, "fallback": "guard:number"},
+                {"type": "end", "message_id": "m2", "ai_generated": False},
+            )
+        ),
+    )
+    answer = ask(page, Q_PLACEMENT)
+    expect(answer.locator(".sec.measure")).to_have_count(1)
+    expect(answer.locator("details.cite-card")).to_have_count(1)
+    expect(answer.locator(".ai-badge")).to_have_count(0)
+    expect(answer).not_to_contain_text("这是一句先通过检查的解读")
+    assert watch.asks("/v1/ask") == []
