@@ -467,6 +467,8 @@ class Checker:
         texts = [t for t in grounding.texts() if t]
         self.blob = flat("\n".join(texts))
         self.measure_blob = flat("\n".join(m.text for m in grounding.measures))
+        # the offices' kinds as the directory words them (省人社厅内设局): a name may repeat one
+        self.kind_blob = flat("\n".join(o.kind for o in grounding.offices if o.kind))
         numbers: set[tuple[Decimal, str]] = set()
         dates: list[tuple[int | None, int | None, int | None]] = []
         doc_numbers: set[object] = set()
@@ -580,6 +582,8 @@ class Checker:
                 return None
         name = self._strip_boundaries(run[: -len(suffix)]) + suffix
         if len(name) <= len(suffix):
+            return None
+        if flat(name) in self.kind_blob:
             return None
         # grounded: ends in an allowed name, or a long enough tail is a phrase of the grounding
         for k in range(len(suffix) + 1, len(name) + 1):
