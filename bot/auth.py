@@ -3,7 +3,7 @@
 The token is a JWT (PyJWT, HS256) with ``sub`` = openid, ``aud`` = the mini-program AppID, ``iss`` = policybot
 and ``exp``. The signing key is HMAC-SHA256 of ``auth_token_secret`` (or, unset, of the AppSecret) with a fixed
 label, so every worker derives the same 32-byte key and rotating either secret logs everyone out.
-``session_key`` never reaches this module (:meth:`bot.wechat.WeChatClient.code2session` drops it).
+``session_key`` never reaches this module (:meth:`bot.wechat.client.WeChatClient.code2session` drops it).
 
 Without AppID and secret the service runs anonymously: :meth:`WeChatAuth.user` ignores any token.
 
@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from bot.config import Settings
 from bot.errors import PolicyBotError
-from bot.wechat import WeChatClient, WeChatNotConfigured
+from bot.wechat.client import WeChatClient, WeChatNotConfigured
 
 log = logging.getLogger("policybot.auth")
 

@@ -10,11 +10,13 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from limits import parse
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +29,12 @@ class Settings(BaseSettings):
     index_dir: Path = Field(REPO_ROOT / "index", description="Lexicon, office directory, sources, build.")
     sources_dir: Path | None = Field(None, description="Notices to ingest; default <index_dir>/sources.")
     build_dir: Path | None = Field(None, description="Built index; default <index_dir>/build.")
+    vector_cache_dir: Path | None = Field(
+        None, description="Content-addressed embedding cache shared by builds; default <build_dir>/vectors."
+    )
+    max_upload_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024, description="Largest document upload (admin), bytes."
+    )
     prompts_dir: Path = Field(REPO_ROOT / "prompts", description="Answer templates.")
     web_dir: Path = Field(REPO_ROOT / "web", description="Static H5 chat page.")
     db_path: Path = Field(REPO_ROOT / "var" / "policybot.sqlite3", description="Feedback/log SQLite file.")
@@ -45,6 +53,10 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(500, ge=1)
     answer_cache_size: int = Field(2048, ge=0)
     auto_build_index: bool = Field(True, description="Build or rebuild the index when missing or stale.")
+    calibration_file: Path | None = Field(
+        None, description="Fitted scope decision (policybot calibrate); default <index_dir>/calibration.json."
+    )
+    use_examples: bool = Field(True, description="Use the example-question bank (index/examples.jsonl) if present.")
 
     # --- service --------------------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -58,8 +70,64 @@ class Settings(BaseSettings):
     max_sessions: int = Field(10_000, ge=10)
     rate_limit_session: str = Field("30/minute", description="Per session (limits syntax).")
     rate_limit_client: str = Field("120/minute", description="Per client address or WeChat user.")
+    rate_limit_feedback: str = Field("20/minute", description="Feedback posts per client address or WeChat user.")
+    feedback_max_per_message: int = Field(3, ge=1, le=100, description="Feedback rows one answer can collect.")
+    rate_limit_new_sessions: str = Field(
+        "300/hour", description="New conversations per client (a flood cannot evict citizens' sessions)."
+    )
+    rate_limit_cost_chars: int = Field(
+        100, ge=1, description="A question costs 1 + len // this many units of the per-client and session limits."
+    )
     admin_token: SecretStr | None = Field(None, description="Bearer token for /v1/admin; unset = disabled.")
-    trust_proxy_headers: bool = Field(False, description="Take the client address from X-Forwarded-For.")
+    trust_proxy_headers: bool = Field(
+        False, description='Deprecated: the same as POLICYBOT_TRUSTED_PROXIES=\'["127.0.0.1", "::1"]\'.'
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description='Proxy addresses or CIDRs, JSON list (e.g. ["127.0.0.1", "10.0.0.0/8"]). The client is the '
+        "right-most X-Forwarded-For entry not in it, when the request comes from one of them; else the socket.",
+    )
+    max_in_flight: int = Field(
+        32, ge=1, description="Answers being computed at once per worker; beyond it 503 + Retry-After at once."
+    )
+
+    # --- scale-out: shared state and records (empty = in process / SQLite) ----------------------------
+    redis_url: str = Field("", description="redis://host:port/db: sessions, limits, caches, dedup, tokens shared.")
+    database_url: str = Field("", description="postgresql://…: messages and feedback in PostgreSQL (psycopg 3).")
+    database_pool_size: int = Field(8, ge=1, le=100, description="PostgreSQL connections per worker.")
+    embed_batch_max: int = Field(8, ge=1, le=64, description="Questions embedded together at most (1 = off).")
+    embed_batch_wait_ms: float = Field(2.0, ge=0, le=50, description="Wait for more questions once one is queued.")
+
+    # --- server limits (bot/server.py; a front proxy may add its own) ---------------------------------
+    limit_concurrency: int = Field(
+        256, ge=8, description="Open connections + requests in flight per worker; beyond it uvicorn answers 503."
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="A connection must send its request line and headers within this."
+    )
+    body_timeout_seconds: float = Field(10.0, gt=0, le=300, description="A request body must arrive within this.")
+    upload_timeout_seconds: float = Field(
+        120.0, gt=0, le=3600, description="A document upload's body (admin, up to max_upload_bytes) within this."
+    )
+    keep_alive_seconds: int = Field(5, ge=1, le=300, description="Idle keep-alive connections are closed after this.")
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576, description="Request line + headers (h11 limit).")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="The app's own events.")
+    log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line.")
+    access_log: bool = Field(True, description="uvicorn's access log (query strings of /wechat/* never logged).")
+
+    # --- storage health and retention (bot/store.py) --------------------------------------------------
+    retention_days: int = Field(180, ge=0, le=36_500, description="Messages and feedback older are purged; 0 = keep.")
+    purge_interval_seconds: float = Field(3600.0, ge=1, description="How often the retention purge runs.")
+    storage_check_seconds: float = Field(
+        30.0, ge=0.1, description="How often the database file is integrity-checked (quick_check) while running."
+    )
+
+    # --- index rebuilds (bot/service.py) ---------------------------------------------------------------
+    index_watch_seconds: float = Field(
+        10.0, ge=0, description="How often the sources and the index on disk are compared; 0 = no watching."
+    )
+    reindex_backoff_seconds: float = Field(30.0, ge=0.1, description="Wait after a failed rebuild, doubled each time.")
+    reindex_backoff_max_seconds: float = Field(3600.0, ge=1, description="Upper bound of that wait.")
 
     # --- WeChat (issue 5): mini-program login, content security, Official Account channel ---------
     wechat_api_base: str = Field("https://api.weixin.qq.com", description="WeChat API origin (tests: a fake).")
@@ -89,6 +157,50 @@ class Settings(BaseSettings):
     mp_reply_deadline_seconds: float = Field(4.5, gt=0, description="Then reply 'success' and push the answer.")
     mp_reply_max_bytes: int = Field(2048, ge=200, le=2048, description="Passive reply text limit (UTF-8 bytes).")
     mp_dedup_seconds: int = Field(300, ge=20, description="How long a MsgId is remembered (WeChat retries 3x).")
+    mp_timestamp_window_seconds: int = Field(
+        300,
+        ge=30,
+        le=3600,
+        description="Signed requests older or newer than this are refused; nonces are kept as long.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or CIDR: {item!r}") from exc
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("database_url must be a postgresql:// URL")
+        return value
+
+    @property
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        items = self.trusted_proxies or (["127.0.0.1", "::1"] if self.trust_proxy_headers else [])
+        return [ipaddress.ip_network(i, strict=False) for i in items]
+
+    @field_validator("rate_limit_session", "rate_limit_client", "rate_limit_feedback", "rate_limit_new_sessions")
+    @classmethod
+    def _rate_limit_syntax(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit (e.g. 30/minute): {value!r}") from exc
+        return value
 
     # --- optional plain-language explanation by an LLM (bot/llm.py, bot/guard.py); off when unset ----
     llm_base_url: str = Field(
@@ -143,6 +255,18 @@ class Settings(BaseSettings):
     @property
     def build_path(self) -> Path:
         return self.build_dir or self.index_dir / "build"
+
+    @property
+    def calibration_path(self) -> Path:
+        return self.calibration_file or self.index_dir / "calibration.json"
+
+    @property
+    def intents_path(self) -> Path:
+        return self.index_dir / "intents.json"
+
+    @property
+    def vector_cache_path(self) -> Path:
+        return self.vector_cache_dir or self.build_path / "vectors"
 
     @property
     def lexicon_path(self) -> Path:

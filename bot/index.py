@@ -8,11 +8,20 @@ Layout of ``<build_dir>``::
     gen-.../chunks.jsonl                      # one dense chunk per line: measure or sentence
     gen-.../dense.faiss                       # FAISS IndexFlatIP over L2-normalised chunk vectors
     gen-.../bm25/                             # bm25s over jieba tokens of each measure (no pickle)
-    .lock                                     # flock held while building
+    vectors/<model-hash>.sqlite3              # embedding cache (bot/vector_cache.py; may live elsewhere)
+    .lock                                     # flock held while building or changing the sources
 
 A build writes a fresh ``gen-*`` directory, writes the manifest last, then swaps ``current``; a failed or
-killed build leaves the working index untouched. Nothing is pickled: JSON, FAISS's own format and
-``numpy.save(allow_pickle=False)``.
+killed build leaves the working index untouched. Nothing is pickled: JSON, FAISS's own format, float32 blobs.
+
+A malformed notice that was never indexed is skipped and reported (``manifest.skipped`` /
+``manifest.problems``), so one bad new file does not stop the others; a notice that the current generation
+indexed and that is malformed now fails the build, so the last good index keeps serving. Malformed lines of
+the example bank are skipped and reported the same way.
+
+Builds are incremental: every vector (clause and sentence passages, example questions as queries) comes from
+the vector cache when its text was embedded before, so a rebuild embeds only new text, in batches. The sources'
+catalog (``sources/catalog.json``: retired and removed documents) is part of what a build reads.
 
 Example::
 
@@ -25,28 +34,35 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bot.catalog import Catalog, apply_catalog, terms_for
 from bot.config import Settings
 from bot.embeddings import VectorEmbeddings, configured_model_id
 from bot.errors import ConfigError, IndexCorrupt, IndexMissing, IndexModelMismatch, MalformedNotice
-from bot.ingest import Document, Measure, Section, load_sources, source_files
+from bot.ingest import Document, Measure, NoticeTerms, Section, parse_notice, source_files
 from bot.text import TextAnalyzer
+from bot.vector_cache import CacheStats, VectorCache
 
-FORMAT_VERSION = 1
-ANALYSIS_FILES = ("lexicon.json", "userdict.txt", "stopwords.txt", "examples.jsonl")
+log = logging.getLogger("policybot.index")
+
+FORMAT_VERSION = 2  # 2: documents carry 文号, issuers, region, validity, status; clauses unit kinds
+ANALYSIS_FILES = ("lexicon.json", "userdict.txt", "stopwords.txt", "examples.jsonl", "notice_terms.json")
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,11 @@ class Manifest:
     n_chunks: int
     build_seconds: float
     n_examples: int = 0
+    catalog: str = ""  # sha256 of sources/catalog.json ("" when there is none)
+    embedded: int = 0  # texts embedded by this build (the others came from the vector cache)
+    cached: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)  # malformed source file name -> sha256
+    problems: list[str] = field(default_factory=list)  # why they (or example lines) were left out
 
 
 @dataclass(frozen=True)
@@ -73,9 +94,10 @@ class Example:
     measures: tuple[str, ...]
 
 
-def load_examples(path: Path, measure_ids: set[str]) -> list[Example]:
-    """Read the example bank. A malformed line is an error naming file and line; an example labelled with a
-    measure that the current sources do not define (its notice was removed) is left out."""
+def load_examples(path: Path, measure_ids: set[str], problems: list[str] | None = None) -> list[Example]:
+    """Read the example bank. A malformed line is an error naming file and line (or, with ``problems``, is
+    skipped and described there); an example labelled with a measure that the current sources do not define
+    (its notice was removed) is left out."""
     if not path.exists():
         return []
     out = []
@@ -86,6 +108,9 @@ def load_examples(path: Path, measure_ids: set[str]) -> list[Example]:
             raw = json.loads(line)
             example = Example(str(raw["question"]), tuple(raw.get("measures", [])))
         except (ValueError, KeyError, TypeError) as exc:
+            if problems is not None:
+                problems.append(f"{path}:{lineno}: skipped: {exc}")
+                continue
             raise ConfigError("示例问题文件格式错误", detail=f"{path}:{lineno}: {exc}") from exc
         if all(m in measure_ids for m in example.measures):
             out.append(example)
@@ -116,8 +141,23 @@ def analysis_hash(index_dir: Path) -> str:
     return _sha256_files([index_dir / n for n in ANALYSIS_FILES])
 
 
+def indexed_source_files(sources_dir: Path) -> list[Path]:
+    """The source files a build indexes: every ``*.txt`` except documents an administrator removed."""
+    removed = Catalog.load(sources_dir).removed
+    files = source_files(sources_dir)
+    for p in files:
+        if p.stem in removed:
+            log.warning("%s: document %s was removed by an administrator; not indexed", p, p.stem)
+    return [p for p in files if p.stem not in removed]
+
+
 def source_hashes(sources_dir: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in source_files(sources_dir)}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in indexed_source_files(sources_dir)}
+
+
+def catalog_hash(sources_dir: Path) -> str:
+    path = Catalog.path(sources_dir)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
 
 
 def analyzer_for(settings: Settings, documents: list[Document]) -> TextAnalyzer:
@@ -126,6 +166,8 @@ def analyzer_for(settings: Settings, documents: list[Document]) -> TextAnalyzer:
     corpus = [m.text for d in documents for m in d.measures]
     ta.add_domain_terms(t for text in corpus for t in ta.quoted_terms(text))
     ta.build_vocabulary(corpus, extra=ta.lexicon_terms())
+    # no topic or region veto may refuse what an indexed notice covers (reported at build)
+    ta.restrict_to_corpus([d.title for d in documents] + corpus, regions=[getattr(d, "region", "") for d in documents])
     return ta
 
 
@@ -139,19 +181,18 @@ def _doc_to_json(d: Document) -> dict[str, Any]:
     return asdict(d)
 
 
+def _tuples(raw: dict[str, Any], cls: type) -> dict[str, Any]:
+    """JSON lists back to the tuples of a frozen record; unknown keys are an error (a corrupt file)."""
+    names = {f.name: f for f in fields(cls)}
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k in names}
+
+
 def _doc_from_json(raw: dict[str, Any]) -> Document:
+    base = _tuples({k: v for k, v in raw.items() if k not in ("sections", "measures")}, Document)
     return Document(
-        slug=raw["slug"],
-        path=raw["path"],
-        title=raw["title"],
-        issuer=raw["issuer"],
-        date=raw["date"],
-        name=raw["name"],
-        sha256=raw["sha256"],
+        **base,
         sections=tuple(Section(**s) for s in raw["sections"]),
-        measures=tuple(
-            Measure(**{**m, "sentences": tuple(m["sentences"]), "units": tuple(m["units"])}) for m in raw["measures"]
-        ),
+        measures=tuple(Measure(**_tuples(m, Measure)) for m in raw["measures"]),
     )
 
 
@@ -191,43 +232,83 @@ class KnowledgeIndex:
     def version(self) -> str:
         return self.path.name
 
+    def status_of(self, slug: str, day: dt.date | None = None) -> str:
+        """``current`` | ``expired`` | ``superseded`` | ``retired`` of a document on ``day`` (today)."""
+        return self.doc_by_slug[slug].status_on(day)
+
+    def current_documents(self, day: dt.date | None = None) -> list[Document]:
+        return [d for d in self.documents if d.status_on(day) == "current"]
+
     def measure(self, measure_id: str) -> Measure:
         return self.measures[self.measure_row[measure_id]]
 
 
-def _lock(build_dir: Path) -> contextlib.AbstractContextManager[Any]:
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def build_lock(build_dir: Path) -> Iterator[None]:
+    """The build directory's exclusive lock (an flock, so other processes wait too). Re-entrant within a
+    thread: a sources change holds it across its rebuild."""
     build_dir.mkdir(parents=True, exist_ok=True)
+    key = str(build_dir.resolve())
+    depth: dict[str, int] = _held.__dict__.setdefault("depth", {})
+    if depth.get(key):
+        depth[key] += 1
+        try:
+            yield
+        finally:
+            depth[key] -= 1
+        return
+    with open(build_dir / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        depth[key] = 1
+        try:
+            yield
+        finally:
+            depth[key] = 0
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
-    @contextlib.contextmanager
-    def held() -> Iterator[None]:
-        with open(build_dir / ".lock", "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
 
-    return held()
+def _lock(build_dir: Path) -> contextlib.AbstractContextManager[Any]:
+    return build_lock(build_dir)
 
 
 def build_index(
-    settings: Settings, embeddings: VectorEmbeddings, *, progress: bool = False, fail_after: str | None = None
+    settings: Settings,
+    embeddings: VectorEmbeddings,
+    *,
+    progress: bool = False,
+    fail_after: str | None = None,
+    skip_if_fresh: bool = False,
 ) -> Path:
     """Build a new index generation from the sources and swap it in atomically. Returns its path.
 
-    ``fail_after`` (tests only) raises after the named step to prove a failed build changes nothing.
+    ``skip_if_fresh``: when, once the build lock is held, the current generation is no longer stale (another
+    process built it meanwhile), return it instead of building again - workers that all saw the same file
+    change build once. ``fail_after`` (tests only) raises after the named step to prove a failed build
+    changes nothing.
     """
     import bm25s
     import faiss
-    from tqdm import tqdm
 
     started = time.perf_counter()
     build_dir = settings.build_path
-    files = source_files(settings.sources_path)
-    if not files:
-        raise IndexMissing("没有可索引的政策文件", detail=f"no *.txt in {settings.sources_path}")
     with _lock(build_dir):
-        documents = load_sources(files)
+        files = indexed_source_files(settings.sources_path)
+        if not files:
+            raise IndexMissing("没有可索引的政策文件", detail=f"no *.txt in {settings.sources_path}")
+        previous = current_generation(build_dir)
+        if skip_if_fresh and previous is not None and staleness(settings) is None:
+            return previous
+        try:
+            indexed_before = set(read_manifest(previous).sources) if previous else set()
+        except IndexCorrupt:
+            indexed_before = set()
+        parsed, skipped, problems = _parse_sources(files, indexed_before, terms_for(settings))
+        files = [p for p in files if p.name not in skipped]
+        catalog = Catalog.load(settings.sources_path)
+        documents = apply_catalog(parsed, catalog)
         analyzer = analyzer_for(settings, documents)
         measures = [m for d in documents for m in d.measures]
 
@@ -240,13 +321,16 @@ def build_index(
 
         gen = build_dir / f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
         gen.mkdir(parents=True)
+        stats = CacheStats()
         try:
-            texts = [c.text for c in chunks]
-            batches = [texts[i : i + 16] for i in range(0, len(texts), 16)]
-            vectors = []
-            for batch in tqdm(batches, desc="embedding chunks", unit="batch", disable=not progress):
-                vectors.append(embeddings.passage_matrix(batch))
-            matrix = np.vstack(vectors).astype(np.float32)
+            examples = load_examples(settings.index_dir / "examples.jsonl", {m.id for m in measures}, problems)
+            example_texts = [analyzer.search_text(analyzer.normalize(e.question)) for e in examples]
+            with VectorCache.open(settings.vector_cache_path, embeddings.model_id, embeddings.dim) as cache:
+                matrix = cache.embed("passage", [c.text for c in chunks], embeddings.passage_matrix)
+                ev = cache.embed("query", example_texts, embeddings.query_matrix)
+                stats = cache.stats
+            if progress:
+                print(f"vectors: {stats.embedded} embedded, {stats.cached} from the cache")
             if fail_after == "embed":
                 raise RuntimeError("injected failure after embedding")
             dense = faiss.IndexFlatIP(matrix.shape[1])
@@ -258,10 +342,7 @@ def build_index(
             bm25.index(corpus_tokens, show_progress=False)
             bm25.save(str(gen / "bm25"), allow_pickle=False)
 
-            examples = load_examples(settings.index_dir / "examples.jsonl", {m.id for m in measures})
             if examples:
-                texts = [analyzer.search_text(analyzer.normalize(e.question)) for e in examples]
-                ev = np.vstack([embeddings.query_vector(t) for t in texts]).astype(np.float32)
                 example_index = faiss.IndexFlatIP(ev.shape[1])
                 example_index.add(ev)
                 faiss.write_index(example_index, str(gen / "examples.faiss"))
@@ -289,6 +370,11 @@ def build_index(
                 n_chunks=len(chunks),
                 build_seconds=round(time.perf_counter() - started, 3),
                 n_examples=len(examples),
+                catalog=catalog_hash(settings.sources_path),
+                embedded=stats.embedded,
+                cached=stats.cached,
+                skipped=skipped,
+                problems=problems,
             )
             # the manifest is written last: a generation without one is incomplete by definition
             tmp = gen / "manifest.json.tmp"
@@ -301,6 +387,36 @@ def build_index(
         _swap_current(build_dir, gen)
         _collect_garbage(build_dir, keep=gen)
         return gen
+
+
+def _parse_sources(
+    files: list[Path], indexed_before: set[str], terms: NoticeTerms
+) -> tuple[list[Document], dict[str, str], list[str]]:
+    """Parse the notices with the deployment's notice vocabulary; a malformed one is skipped (name -> sha256,
+    with the reason) unless it was indexed before, which raises :class:`MalformedNotice` (the build fails and
+    the last good index keeps serving). Slugs must be unique so measure ids stay stable across notices."""
+    documents: list[Document] = []
+    skipped: dict[str, str] = {}
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    first_error: MalformedNotice | None = None
+    for p in sorted(files):
+        try:
+            doc = parse_notice(p, terms=terms)
+            if doc.slug in seen:
+                raise MalformedNotice(str(p), 1, f"document id {doc.slug!r} already used by {seen[doc.slug]}")
+        except MalformedNotice as exc:
+            if p.name in indexed_before:
+                raise
+            first_error = first_error or exc
+            skipped[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+            problems.append(f"{exc}: skipped")
+            continue
+        seen[doc.slug] = str(p)
+        documents.append(doc)
+    if not documents and first_error is not None:
+        raise first_error
+    return documents, skipped, problems
 
 
 def _fsync_dir(path: Path) -> None:
@@ -355,8 +471,10 @@ def staleness(settings: Settings) -> str | None:
         return f"format {manifest.format} != {FORMAT_VERSION}"
     if manifest.model_id != configured_model_id(settings):
         return f"built with {manifest.model_id}, configured {configured_model_id(settings)}"
-    if manifest.sources != source_hashes(settings.sources_path):
+    if {**manifest.sources, **manifest.skipped} != source_hashes(settings.sources_path):
         return "sources changed"
+    if manifest.catalog != catalog_hash(settings.sources_path):
+        return "catalog changed"
     if manifest.analysis != analysis_hash(settings.index_dir):
         return "lexicon or dictionaries changed"
     return None
@@ -425,6 +543,7 @@ __all__ = [
     "MalformedNotice",
     "Manifest",
     "build_index",
+    "build_lock",
     "ensure_index",
     "load_index",
     "staleness",

@@ -52,7 +52,8 @@ from bot.guard import Checker, Grounding, GuardRules, MeasureFacts, OfficeFacts,
 if TYPE_CHECKING:
     from langchain_openai import ChatOpenAI
 
-    from bot.answer import Answer, PolicyBot
+    from bot.answer import PolicyBot
+    from bot.models import Answer
 
 log = logging.getLogger("policybot.llm")
 
@@ -418,9 +419,22 @@ class Explainer:
 
 
 # --- the decision as a Grounding ---------------------------------------------------------------------
+def explainable(answer: Answer) -> bool:
+    """Whether the LLM may retell ``answer``: an answered (or partly answered) turn citing a clause, in
+    Simplified Chinese - never a refusal, small talk, a note, or a reply in English or Traditional script
+    (the prompts and the guard's vocabulary are Simplified Chinese)."""
+    return (
+        answer.in_scope
+        and bool(answer.citations)
+        and answer.outcome in ("answer", "partial")
+        and (answer.lang == "zh-Hans")
+    )
+
+
 def ground_answer(bot: PolicyBot, question: str, answer: Answer) -> Grounding:
-    """The Grounding of an answered turn: its citations (each measure's sentences via the index), offices,
-    contact and sources. The only function here that knows the composer's types (``bot.answer``)."""
+    """The Grounding of an answered turn: its citations (each clause's sentences via the index, the quote
+    shown), offices, contact, sources and, for a partial answer, the part not covered. The only function
+    here that knows the composer's types (``bot.models``)."""
     d = bot.directory
     measures = []
     for c in answer.citations:
@@ -431,10 +445,13 @@ def ground_answer(bot: PolicyBot, question: str, answer: Answer) -> Grounding:
         known.add(o.name)
         if o.full_name:
             known.add(o.full_name)
-    sources = []
+    sources: list[str | None] = []
+    for c in answer.citations:
+        sources.extend([c.doc_title, c.doc_number])
     for s in answer.sources:
         doc = bot.index.doc_by_slug.get(s.doc)
-        sources.extend([s.title, doc.name if doc else None, s.issuer, s.date])
+        sources.extend([s.title, doc.name if doc else None, s.issuer, s.date, s.doc_number])
+    partial = answer.outcome == "partial"
     return build_grounding(
         question,
         measures,
@@ -443,4 +460,6 @@ def ground_answer(bot: PolicyBot, question: str, answer: Answer) -> Grounding:
         corpus_labels=[m.label for m in bot.index.measures],
         contact=[answer.bureau, d.local_kind, d.local_handles, d.hotline.number, d.hotline.name],
         sources=sources,
+        kind="partial" if partial else "answer",
+        not_covered=[answer.uncovered or ""] if partial else [],
     )

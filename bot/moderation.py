@@ -43,7 +43,7 @@ from bot.answer import Answer, PolicyBot, Session
 from bot.config import Settings
 from bot.errors import PolicyBotError
 from bot.text import strip_invisible
-from bot.wechat import SEC_CHECK_MAX_CHARS, Suggest, WeChatClient
+from bot.wechat.client import SEC_CHECK_MAX_CHARS, Suggest, WeChatClient
 
 log = logging.getLogger("policybot.moderation")
 

@@ -30,6 +30,8 @@ class Office:
     kind: str | None
     handles: str | None
     note: str | None = None
+    kind_en: str | None = None
+    handles_en: str | None = None
 
     @property
     def confirmed_full_name(self) -> str | None:
@@ -55,6 +57,8 @@ class OfficeDirectory:
         self.local_prefix: str = raw.get("local_bureau_unit_prefix", "各设区市")
         self.local_kind: str = raw["local_bureau"]["kind"]
         self.local_handles: str = raw["local_bureau"]["handles"]
+        self.local_kind_en: str | None = raw["local_bureau"].get("kind_en")
+        self.local_handles_en: str | None = raw["local_bureau"].get("handles_en")
         self.hotline = Hotline(raw["hotline"]["number"], raw["hotline"]["name"])
         self.offices = {
             o["name"]: Office(
@@ -64,6 +68,8 @@ class OfficeDirectory:
                 kind=o.get("kind"),
                 handles=o.get("handles"),
                 note=o.get("note"),
+                kind_en=o.get("kind_en"),
+                handles_en=o.get("handles_en"),
             )
             for o in raw["offices"]
         }
@@ -81,7 +87,15 @@ class OfficeDirectory:
         if unit in self.offices:
             return self.offices[unit]
         if unit.startswith(self.local_prefix):
-            return Office(unit, None, "unknown", self.local_kind, self.local_handles)
+            return Office(
+                unit,
+                None,
+                "unknown",
+                self.local_kind,
+                self.local_handles,
+                kind_en=self.local_kind_en,
+                handles_en=self.local_handles_en,
+            )
         return Office(unit, None, "unknown", None, None)
 
     def is_local_bureau(self, unit: str) -> bool:

@@ -65,16 +65,6 @@ class OutOfScopeTopic:
         return False
 
 
-@dataclass(frozen=True)
-class QuantityKind:
-    """A kind of amount a question can ask for, and what a measure must print to answer it."""
-
-    kind: str
-    cues: tuple[str, ...]
-    answer: re.Pattern[str]
-    what: str = ""  # how a refusal names it ("具体金额", "需要准备的材料"); the kind itself when empty
-
-
 _PATTERNS: dict[str, re.Pattern[str]] = {}
 
 
@@ -91,22 +81,6 @@ def _has_cue(text: str, cue: str) -> bool:
     return cue in text
 
 
-def _asks_for(text: str, cue: str, statement_prefixes: str) -> bool:
-    """A quantity cue used as a question: "干几年能评" asks, "干了十几年" and "这几年" state.
-
-    An occurrence right after one of ``statement_prefixes`` (numerals, 好, 这, 近…) is an approximate amount
-    the citizen states, so it does not count.
-    """
-    if cue.isascii() or not statement_prefixes:
-        return _has_cue(text, cue)
-    start = text.find(cue)
-    while start != -1:
-        if start == 0 or text[start - 1] not in statement_prefixes:
-            return True
-        start = text.find(cue, start + 1)
-    return False
-
-
 @dataclass(frozen=True)
 class Lexicon:
     """The domain lexicon of ``index/lexicon.json`` (see its ``about`` field)."""
@@ -120,10 +94,6 @@ class Lexicon:
     office_intent: tuple[str, ...]
     elliptic_starts: tuple[str, ...]
     city_only_max_chars: int
-    quantities: tuple[QuantityKind, ...] = ()
-    # characters after which a quantity cue states an amount instead of asking for one (十几年了, 这几年)
-    quantity_statement_prefixes: str = ""
-    manipulation: tuple[str, ...] = ()  # patterns of instructions to the assistant (忽略…规则, 编造…)
     origin_before: tuple[str, ...] = ()  # a region right after these is where someone comes from (从外省)
     origin_after: tuple[str, ...] = ()  # ... or right before these (安徽人, 外省来的)
 
@@ -144,12 +114,6 @@ class Lexicon:
             office_intent=tuple(p.lower() for p in dialogue.get("office_intent", [])),
             elliptic_starts=tuple(p.lower() for p in dialogue.get("elliptic_starts", [])),
             city_only_max_chars=int(dialogue.get("city_only_max_chars", 12)),
-            quantities=tuple(
-                QuantityKind(q["kind"], tuple(c.lower() for c in q["cues"]), re.compile(q["answer"]), q.get("what", ""))
-                for q in raw.get("quantities", {}).get("kinds", [])
-            ),
-            quantity_statement_prefixes="".join(raw.get("quantities", {}).get("statement_prefixes", [])),
-            manipulation=tuple(p.lower() for p in raw.get("manipulation", {}).get("patterns", [])),
             origin_before=tuple(raw.get("region_origin", {}).get("before", [])),
             origin_after=tuple(raw.get("region_origin", {}).get("after", [])),
         )
@@ -182,6 +146,7 @@ class TextAnalyzer:
         jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours to print
         self.lexicon = lexicon
         self._cc = opencc.OpenCC("t2s")
+        self._to_hant = opencc.OpenCC("s2t")
         self._jieba = jieba.Tokenizer()
         self._jieba.initialize()
         if userdict and userdict.exists():
@@ -193,6 +158,9 @@ class TextAnalyzer:
                 for w in stopwords.read_text(encoding="utf-8").splitlines()
                 if w.strip() and not w.startswith("#")
             )
+        self._topics = lexicon.out_of_scope
+        self._regions = lexicon.other_regions
+        self.disabled_vetoes: tuple[str, ...] = ()
         self._vocab: frozenset[str] = frozenset()
         self._by_pinyin: dict[str, set[str]] = {}
         import snowballstemmer
@@ -218,6 +186,12 @@ class TextAnalyzer:
         text = unicodedata.normalize("NFKC", text)
         text = self._cc.convert(text)
         return _SPACE.sub(" ", text).strip().lower()
+
+    def to_simplified(self, text: str) -> str:
+        return str(self._cc.convert(text))
+
+    def to_traditional(self, text: str) -> str:
+        return str(self._to_hant.convert(text))
 
     # --- tokens -----------------------------------------------------------------------------------
     def add_domain_terms(self, terms: Iterable[str]) -> None:
@@ -263,7 +237,29 @@ class TextAnalyzer:
         return tuple(self._stemmer.stemWords(_LATIN_WORD.findall(text.lower())))
 
     def out_of_scope_topic(self, text: str) -> str | None:
-        return next((t.topic for t in self.lexicon.out_of_scope if t.matches(text, self.glued)), None)
+        return next((t.topic for t in self._topics if t.matches(text, self.glued)), None)
+
+    def restrict_to_corpus(self, texts: Iterable[str], regions: Iterable[str] = ()) -> list[str]:
+        """Disable every out-of-scope topic one of whose patterns occurs in an indexed text, and every other
+        region that an indexed notice applies to: no veto may refuse what a notice answers. Returns what was disabled
+        ("topic 养老金和退休待遇: 养老保险", "region 湖北") for the build report."""
+        corpus = "\n".join(self.normalize(t) for t in texts)
+        disabled: list[str] = []
+        topics = []
+        for t in self.lexicon.out_of_scope:
+            # one pattern a notice prints (养老保险) shows the topic is covered: the whole topic goes (养老金 too)
+            found = [p for p in t.patterns if _pattern(p).search(corpus)]
+            if found:
+                disabled.append(f"topic {t.topic}: {', '.join(found)}")
+            else:
+                topics.append(t)
+        self._topics = tuple(topics)
+        served = [self.normalize(r) for r in regions if r]
+        gone = {r for r in self.lexicon.other_regions if any(r in s or s.startswith(r) for s in served)}
+        self._regions = tuple(r for r in self.lexicon.other_regions if r not in gone)
+        disabled += [f"region {r}" for r in self.lexicon.other_regions if r in gone]
+        self.disabled_vetoes = tuple(disabled)
+        return disabled
 
     def glued(self, text: str, i: int) -> bool:
         """Whether ``text[i]`` forms a common word with the character before it (德国 in 德国考过: yes)."""
@@ -274,7 +270,7 @@ class TextAnalyzer:
         merely as where someone comes from ("从外省挖一个人过来", "安徽人在这打工" ask about Jiangsu)."""
         if any(h in text for h in self.lexicon.home_region if len(h) > 1):
             return None
-        return next((r for r in self.lexicon.other_regions if self._names_target_region(text, r)), None)
+        return next((r for r in self._regions if self._names_target_region(text, r)), None)
 
     def _names_target_region(self, text: str, region: str) -> bool:
         start = text.find(region)
@@ -287,15 +283,6 @@ class TextAnalyzer:
                 return True
             start = text.find(region, start + 1)
         return False
-
-    def manipulation(self, text: str) -> bool:
-        """Whether the question tries to instruct the assistant (ignore its rules, invent, role-play)."""
-        return any(_pattern(p).search(text) for p in self.lexicon.manipulation)
-
-    def quantity_kind(self, text: str) -> QuantityKind | None:
-        """The kind of detail the question asks for (金额, 比例, 期限, 材料, 时间), if it asks for one of those."""
-        prefixes = self.lexicon.quantity_statement_prefixes
-        return next((q for q in self.lexicon.quantities if any(_asks_for(text, c, prefixes) for c in q.cues)), None)
 
     def search_text(self, normalized: str) -> str:
         """What gets embedded for a question: its normalised text plus lexicon expansions and typo repairs."""

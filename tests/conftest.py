@@ -6,7 +6,9 @@ break an index use the three-measure ``tests/data/mini-notice.txt`` in their own
 
 from __future__ import annotations
 
+import atexit
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,19 @@ SHARED = REPO_ROOT.parent / "shared"
 DATA = Path(__file__).parent / "data"
 NOTICE = REPO_ROOT / "index" / "sources" / "jiangsu-hrss-digital-economy-measures-2022.txt"
 MINI = DATA / "mini-notice.txt"
+
+
+_VECTOR_CACHE: list[Path] = []
+
+
+def session_vector_cache() -> Path:
+    """One embedding cache for this test process, so each fixture index does not re-embed the example bank.
+    Tests about the cache itself pass their own ``vector_cache_dir``."""
+    if not _VECTOR_CACHE:
+        path = Path(tempfile.mkdtemp(prefix="policybot-vectors-"))
+        atexit.register(shutil.rmtree, path, True)
+        _VECTOR_CACHE.append(path)
+    return _VECTOR_CACHE[0]
 
 
 def make_settings(root: Path, sources: list[Path], **overrides: object) -> Settings:
@@ -32,6 +47,9 @@ def make_settings(root: Path, sources: list[Path], **overrides: object) -> Setti
         "guard.json",
         "sensitive_words.txt",
         "examples.jsonl",
+        "intents.json",
+        "calibration.json",
+        "notice_terms.json",
     ):
         if (REPO_ROOT / "index" / name).exists():
             shutil.copy(REPO_ROOT / "index" / name, index_dir / name)
@@ -39,7 +57,11 @@ def make_settings(root: Path, sources: list[Path], **overrides: object) -> Setti
     src.mkdir(exist_ok=True)
     for s in sources:
         shutil.copy(s, src / s.name)
-    values: dict[str, object] = {"index_dir": index_dir, "db_path": root / "var" / "policybot.sqlite3"}
+    values: dict[str, object] = {
+        "index_dir": index_dir,
+        "db_path": root / "var" / "policybot.sqlite3",
+        "vector_cache_dir": session_vector_cache(),
+    }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -81,3 +103,21 @@ def bot(full_settings: Settings, full_index, embeddings):  # type: ignore[no-unt
 @pytest.fixture
 def mini_settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path, [MINI])
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """One real redis-server for the whole test session (tests use distinct keys or flush it)."""
+    from .services import redis_server
+
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One real PostgreSQL cluster for the whole test session."""
+    from .services import postgres_server
+
+    with postgres_server() as url:
+        yield url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -50,28 +51,45 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180.
 
 
 @contextmanager
-def uvicorn_server(env: dict[str, str], log: Path, *, ready: bool = True) -> Iterator[Server]:
-    """Start ``bot.api:create_app`` under uvicorn with ``env`` (POLICYBOT_*), wait for /readyz, stop after."""
+def uvicorn_server(
+    env: dict[str, str], log: Path, *, ready: bool = True, cli: bool = False, max_open_files: int | None = None
+) -> Iterator[Server]:
+    """Start ``bot.api:create_app`` under uvicorn with ``env`` (POLICYBOT_*), wait for /readyz, stop after.
+
+    ``cli`` starts it the production way, ``policybot serve`` (bot/server.py: limits, header timeout, JSON
+    logs, access log); ``max_open_files`` sets the process's ``ulimit -n``.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    if cli:
+        command = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bot.api:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-proxy-headers",
+        ]
+
+    def limit_files() -> None:
+        if max_open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
+
     with open(log, "ab") as fh:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bot.api:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
+            command,
             env={**os.environ, **env},
             stdout=fh,
             stderr=subprocess.STDOUT,
+            preexec_fn=limit_files if max_open_files is not None else None,
         )
     server = Server(url, process, log)
     try:

@@ -241,3 +241,95 @@ def test_admin_reindex_while_answering(mini_settings: Settings, embeddings, tmp_
         assert status["reindex"] == "idle" and status["version"] != before["version"]
         assert statuses and set(statuses) == {200}
         assert "200人次" in c.post("/v1/ask", json={"question": "焊工培训每年多少人次"}).json()["answer"]
+
+
+# --- hardening: every client mistake is a JSON 4xx with the security headers ---------------------------
+def test_lone_surrogates_are_cleaned_at_the_edge(api: TestClient) -> None:
+    raw = b'{"question": "\\ud800\\u7a33\\u5c97\\u8fd4\\u8fd8\\udfff", "city": "\\ud83d\\u82cf\\u5dde"}'
+    for path in ("/v1/ask", "/v1/ask/stream"):
+        r = api.post(path, content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 200, r.text
+    a = api.post("/v1/ask", content=raw, headers={"content-type": "application/json"}).json()
+    assert a["in_scope"] is True and a["citations"]
+    comment = b'{"message_id": "%s", "helpful": true, "comment": "\\udc00ok"}' % a["message_id"].encode()
+    r = api.post("/v1/feedback", content=comment, headers={"content-type": "application/json"})
+    assert r.status_code == 201
+
+
+def test_refusals_outside_the_app_carry_security_headers(full_settings: Settings, bot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with _client(full_settings, bot, db_path=tmp_path / "h.sqlite3", cors_origins=["https://ok.example.cn"]) as c:
+        big = c.post("/v1/ask", content=b"x" * 20_000, headers={"content-type": "application/json"})
+        ok = c.options(
+            "/v1/ask",
+            headers={"Origin": "https://ok.example.cn", "Access-Control-Request-Method": "POST"},
+        )
+        refused = c.options(
+            "/v1/ask",
+            headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"},
+        )
+        missing = c.get("/no/such/page")
+    assert big.status_code == 413 and big.json()["code"] == "payload_too_large"
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "https://ok.example.cn"
+    assert refused.status_code == 400 and refused.json()["code"] == "cors_refused"
+    for r in (big, ok, refused, missing):
+        assert r.headers["x-content-type-options"] == "nosniff", r
+        assert r.headers["x-frame-options"] == "SAMEORIGIN"
+        assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_docs_work_offline(api: TestClient) -> None:
+    import re
+
+    r = api.get("/docs")
+    assert r.status_code == 200 and "SwaggerUIBundle" in r.text
+    refs = re.findall(r"""(?:src|href)=["']([^"']+)["']""", r.text) + re.findall(r"url: '([^']+)'", r.text)
+    assert len(refs) >= 4, refs
+    for ref in refs:
+        assert ref.startswith("/") and not ref.startswith("//"), ref  # same origin, no CDN
+        asset = api.get(ref)
+        assert asset.status_code == 200, ref
+    assert (
+        api.get("/docs/assets/swagger-ui-bundle.js")
+        .headers["content-type"]
+        .startswith(("application/javascript", "text/javascript"))
+    )
+    assert api.get("/redoc").status_code == 404  # redoc would load from a CDN
+
+
+def test_openapi_documents_answers_errors_limits_and_auth(api: TestClient, full_settings: Settings) -> None:
+    schema = api.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    for model in ("Answer", "Citation", "OfficeRef"):
+        undocumented = [k for k, v in components[model]["properties"].items() if not v.get("description")]
+        assert not undocumented, (model, undocumented)
+    assert components["AskRequest"]["properties"]["question"]["maxLength"] == full_settings.max_question_chars
+    assert schema["components"]["securitySchemes"]["AdminToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Authorization: Bearer $POLICYBOT_ADMIN_TOKEN",
+    }
+    paths = schema["paths"]
+    assert paths["/v1/admin/reindex"]["post"]["security"] == [{"AdminToken": []}]
+    ask = paths["/v1/ask"]["post"]["responses"]
+    assert {"400", "413", "422", "429", "503"} <= set(ask)
+    assert "question_too_long" in ask["413"]["description"] and "unknown_city" in ask["422"]["description"]
+    feedback = paths["/v1/feedback"]["post"]["responses"]
+    assert "storage_unavailable" in feedback["503"]["description"]
+    assert "feedback_limit_reached" in feedback["429"]["description"]
+    stream = paths["/v1/ask/stream"]["post"]["description"]
+    order = [stream.index(f"`{frame}`") for frame in ("meta", "delta", "end")] + [stream.index("[DONE]")]
+    assert order == sorted(order)
+
+
+def test_feedback_is_limited_per_message_and_per_client(full_settings: Settings, bot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with _client(
+        full_settings, bot, db_path=tmp_path / "fl.sqlite3", feedback_max_per_message=2, rate_limit_feedback="5/minute"
+    ) as c:
+        ids = [c.post("/v1/ask", json={"question": q}).json()["message_id"] for q in ("苏畅卡", "稳岗返还", "骑手工伤")]
+        codes = [c.post("/v1/feedback", json={"message_id": ids[0], "helpful": True}).status_code for _ in range(3)]
+        assert codes == [201, 201, 429]
+        r = c.post("/v1/feedback", json={"message_id": ids[0], "helpful": True})
+        assert r.json()["code"] == "feedback_limit_reached" and r.headers["retry-after"]
+        more = [c.post("/v1/feedback", json={"message_id": ids[1 + k % 2], "helpful": True}) for k in range(3)]
+        assert [m.status_code for m in more] == [201, 429, 429]  # 5 posts a minute from this client
+        assert more[-1].json()["code"] == "rate_limited"

@@ -132,13 +132,13 @@ def test_broken_index_on_disk_is_rebuilt_at_start(mini_settings: Settings, embed
     assert ki.manifest.n_measures == 3 and ki.path != gen
 
 
-def test_readyz_reports_a_damaged_index_on_disk_and_heals_it(
+def test_readyz_reports_a_damaged_index_on_disk_and_the_watcher_heals_it(
     mini_settings: Settings, embeddings, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     import bot.service as service_module
     from bot.answer import PolicyBot
 
-    settings = mini_settings.model_copy(update={"db_path": tmp_path / "r.sqlite3"})
+    settings = mini_settings.model_copy(update={"db_path": tmp_path / "r.sqlite3", "index_watch_seconds": 0.2})
     bot = PolicyBot.from_settings(settings, embeddings)
     service = ChatService(settings, bot=bot)
     with TestClient(create_app(settings, service)) as c:

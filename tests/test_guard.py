@@ -170,6 +170,10 @@ GROUNDED = [
     "这样做的好处是处理起来更快，是否符合条件以当地人社部门认定为准。",
     "来源是江苏省人力资源和社会保障厅发布的《关于印发数字技能人才若干措施的通知》。",
     "或拨打12333人力资源和社会保障服务热线咨询。",
+    # the count of the decision's offices (the composer summarises long lists so)
+    "由专技处、职业能力处等3个单位负责。",
+    # whole sentences of the measure, not adjacent ones (the composer quotes the sentences that answer)
+    "原文：“每年遴选培育1000名数字经济领域优秀工程技术人才。本措施自2022年5月23日起施行。”",
 ]
 
 
@@ -208,6 +212,9 @@ VIOLATIONS = [
     ("原文写明「每年遴选培育1000名优秀人才」。", QUOTE, "「每年遴选培育1000名优秀人才」"),
     ("文件规定“给予最高60万元的奖励”。", QUOTE, "“给予最高60万元的奖励”"),
     ("可以申请“苏才卡”。", QUOTED_NAME, "“苏才卡”"),
+    ("由专技处、职业能力处等4个单位负责。", NUMBER, "4个"),
+    # each sentence verbatim, but the join is not a sentence end: a made-up sentence
+    ("原文：“每年遴选培育1000名数字经济领域优秀工程技术人才，本措施自2022年5月23日起施行。”", QUOTE, "每年遴选"),
     ("详见《江苏省数字经济促进条例》。", TITLE, "《江苏省数字经济促进条例》"),
 ]
 

@@ -22,9 +22,19 @@ from bot.config import REPO_ROOT, Settings
 from bot.evaluate import run
 from bot.guard import Checker, Grounding, MeasureFacts, OfficeFacts, build_grounding, flat
 from bot.ingest import parse_notice
-from bot.llm import Done, Explainer, Fallback, Sentence, StreamEvent, ground_answer, pop_sentences
+from bot.llm import (
+    Done,
+    Explainer,
+    Fallback,
+    Prompts,
+    Sentence,
+    StreamEvent,
+    explainable,
+    ground_answer,
+    pop_sentences,
+)
 from bot.service import ChatService
-from bot.wechat_mp import format_reply, load_mp_texts
+from bot.wechat.mp import format_reply, load_mp_texts
 from tests.conftest import NOTICE
 from tests.fakes.openai_server import FakeOpenAI, Script, fake_openai
 from tests.test_guard import KNOWN_OFFICES
@@ -319,7 +329,7 @@ def test_the_api_serves_a_guarded_reply_with_the_deterministic_citations(
     plain = _plain(bot, full_settings, tmp_path)
     fake.script = Script(FAITHFUL)
     a = llm_api.post("/v1/ask", json={"question": QUESTION}).json()
-    assert a["ai_generated"] is True and a["answer"] == FAITHFUL
+    assert a["ai_generated"] is True and a["answer"] == FAITHFUL and a["lead"] == ""
     assert a["citations"] == plain["citations"] and a["offices"] == plain["offices"] and a["in_scope"] is True
     status = llm_api.get("/v1/admin/status", headers={"Authorization": "Bearer admin-secret"}).json()
     assert status["llm"]["served"] == 1 and status["llm"]["guard_rejections"] == {}
@@ -366,6 +376,7 @@ def test_the_stream_sends_checked_sentences_labelled_ai_generated(
     frames = _frames(r.content)
     meta, *deltas, end, done = frames
     assert isinstance(meta, dict) and meta["type"] == "meta" and meta["ai_generated"] is True
+    assert meta["lead"] == ""  # a generated reply has no lead in the notice's words
     assert meta["citations"] == plain["citations"] and meta["offices"] == plain["offices"]
     assert all(isinstance(d, dict) and d["type"] == "delta" for d in deltas)
     assert "".join(d["text"] for d in deltas if isinstance(d, dict)) == FAITHFUL
@@ -387,7 +398,15 @@ def test_the_stream_replaces_a_reply_that_fails_midway(
     assert kinds == ["meta", "delta", "replace", "end", "[DONE]"]
     delta, replace, end = frames[1], frames[2], frames[3]
     assert isinstance(delta, dict) and delta["text"] == reply[: reply.index("。") + 1]
-    assert replace == {"type": "replace", "text": plain["answer"], "ai_generated": False, "fallback": reason}
+    assert replace == {
+        "type": "replace",
+        "text": plain["answer"],
+        "lead": plain["lead"],
+        "ai_generated": False,
+        "fallback": reason,
+    }
+    lead, text = plain["lead"], plain["answer"]
+    assert isinstance(lead, str) and isinstance(text, str) and lead and text.startswith(lead)
     assert isinstance(end, dict) and end["ai_generated"] is False
     assert all(claim not in json.dumps(f, ensure_ascii=False) for f in frames)
 
@@ -447,6 +466,29 @@ def test_ground_answer_reads_the_decision(bot) -> None:
     assert Checker(g).check("请到苏州市人力资源和社会保障局办理，或拨打12333。").ok
 
 
+def test_a_partial_answer_is_grounded_as_partial_with_what_it_does_not_cover(bot) -> None:
+    question = "稳岗返还怎么申请？另外养老金怎么算"
+    a = bot.ask(question).answer
+    assert a.outcome == "partial" and a.uncovered and explainable(a)
+    g = ground_answer(bot, question, a)
+    assert g.kind == "partial" and g.not_covered == (a.uncovered,)
+    # the prompt is the partial one and names the uncovered part
+    human = Prompts(REPO_ROOT / "prompts" / "llm.toml").messages(g)[1].content
+    assert isinstance(human, str) and a.uncovered in human and "只回答了问题的一部分" in human
+    full = ground_answer(bot, QUESTION, bot.ask(QUESTION).answer)
+    assert full.kind == "answer" and full.not_covered == ()
+
+
+def test_only_answered_simplified_replies_are_explainable(bot) -> None:
+    assert explainable(bot.ask(QUESTION).answer)
+    assert not explainable(bot.ask("住房公积金怎么提取？").answer)  # a refusal
+    assert not explainable(bot.ask("你好").answer)  # small talk
+    english = bot.ask("If our company shares employees with another firm, can we pay lower unemployment rates?")
+    assert english.answer.lang == "en" and english.answer.in_scope and not explainable(english.answer)
+    traditional = bot.ask("線上數字技能培訓每年要培訓多少人次？").answer
+    assert traditional.lang == "zh-Hant" and traditional.in_scope and not explainable(traditional)
+
+
 def test_official_account_reply_labels_the_generated_text(bot) -> None:
     answer = bot.ask(QUESTION).answer.model_copy(update={"answer": FAITHFUL, "ai_generated": True})
     templates = dict(load_mp_texts(REPO_ROOT / "prompts" / "wechat.toml")["reply"])
@@ -504,7 +546,7 @@ def test_the_deterministic_answers_pass_the_guard(bot) -> None:
     checked = 0
     for q in questions:
         a = bot.ask(q, city="南京").answer
-        if not a.in_scope:
+        if not explainable(a):  # the guard only ever sees what the LLM may explain (Simplified, answered)
             continue
         text = a.answer
         for o in a.offices:

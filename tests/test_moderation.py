@@ -19,7 +19,7 @@ from bot.api import create_app
 from bot.config import Settings
 from bot.moderation import LocalWordFilter, Moderator, WeChatSecCheck
 from bot.service import ChatService
-from bot.wechat import WeChatClient
+from bot.wechat.client import WeChatClient
 from tests.fakes.wechat_app import MINI_APPID, MINI_SECRET, OA_APPID, OA_SECRET, WORDS, wechat_settings
 from tests.fakes.wechat_server import FakeWeChat, FakeWeChatServer
 

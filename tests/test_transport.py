@@ -20,7 +20,11 @@ from .server import Server, uvicorn_server
 @pytest.fixture(scope="module")
 def server(full_settings: Settings, full_index, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("transport")
-    env = {"POLICYBOT_INDEX_DIR": str(full_settings.index_dir), "POLICYBOT_DB_PATH": str(tmp / "db.sqlite3")}
+    env = {
+        "POLICYBOT_INDEX_DIR": str(full_settings.index_dir),
+        "POLICYBOT_DB_PATH": str(tmp / "db.sqlite3"),
+        "POLICYBOT_MP_TOKEN": "transport-token",
+    }
     with uvicorn_server(env, tmp / "server.log") as s:
         yield s
 
@@ -83,6 +87,29 @@ def test_concurrent_clients_all_get_answers(server: Server) -> None:
     for t in threads:
         t.join()
     assert results == [200] * len(questions)
+
+
+def _chunked(total: int) -> Iterator[bytes]:
+    """A body without Content-Length (Transfer-Encoding: chunked), 1 KiB at a time."""
+    for _ in range(total // 1024):
+        yield b"x" * 1024
+
+
+@pytest.mark.parametrize(
+    ("path", "size"), [("/v1/ask", 20 * 1024), ("/wechat/mp", 200 * 1024), ("/v1/feedback", 64 * 1024)]
+)
+def test_chunked_bodies_over_the_limit_are_413(server: Server, path: str, size: int) -> None:
+    r = httpx.post(f"{server.url}{path}", content=_chunked(size), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_lone_surrogates_are_answered_not_500(server: Server) -> None:
+    raw = b'{"question": "\\ud800\\u82cf\\u7545\\u5361\\udbff"}'
+    for path in ("/v1/ask", "/v1/ask/stream"):
+        r = httpx.post(f"{server.url}{path}", content=raw, headers={"content-type": "application/json"}, timeout=30)
+        assert r.status_code == 200, r.text
 
 
 def test_server_log_has_no_tracebacks(server: Server) -> None:

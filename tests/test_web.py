@@ -1,9 +1,12 @@
 """The H5 chat page (web/) in a real browser: Debian's Chromium driven by Playwright, against a real uvicorn.
 
-Covers the streamed answer with its citation and office cards, a follow-up in the same session, the city
-picker, feedback stored in SQLite, HTML injection rendered as text, the refusal, the measures page, the
-error states (429 with Retry-After, network failure, 503, too long, stream fallbacks), the page's own SSE
-parser on a recorded stream, and a 320 px screenshot in test-artifacts/. No request may leave loopback.
+Covers the answer layout (the lead as the reply bubble, collapsible cards 原文 / 责任单位 / 就近办理 / 来源,
+each fact shown once, 12333 as a tel: link), a follow-up in the same session, the city picker, feedback
+stored in SQLite, HTML injection rendered as text, the refusal, the measures page, the error states (429 and
+503 with Retry-After, network failure, 503 while starting, too long, stream fallbacks), where the page
+scrolls after an answer (and that it leaves a reader who scrolled up alone), the page's own SSE parser on a
+recorded stream, and the layout at 320 and 375 px with screenshots in test-artifacts/. No request may leave
+loopback. The tests compare the page with what the server sent, so they hold with and without ``lead``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DOC = "jiangsu-hrss-digital-economy-measures-2022"
 Q_PLACEMENT = "我们厂搞智能化改造，多出来的工人怎么安置？"
 SUZHOU_BUREAU = "苏州市人力资源和社会保障局"
+PLACEMENT_UNITS = ["就业处", "就管中心", "职介中心", "各设区市人力资源社会保障局"]  # measure (七), as printed
 
 
 # --- fixtures ------------------------------------------------------------------------------------------
@@ -152,14 +157,12 @@ def _open(browser: Browser, watch: Watch, width: int, height: int) -> Iterator[P
     assert watch.errors == [], f"page errors: {watch.errors}"
 
 
+open_page = contextmanager(_open)
+
+
 @pytest.fixture
 def page(browser: Browser, server: Server, watch: Watch) -> Iterator[Page]:
     yield from _open(browser, watch, 390, 844)
-
-
-@pytest.fixture
-def narrow_page(browser: Browser, server: Server, watch: Watch) -> Iterator[Page]:
-    yield from _open(browser, watch, 320, 640)
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -180,10 +183,80 @@ def ask(page: Page, question: str) -> Locator:
     return answer
 
 
+def streamed_answer(body: bytes) -> dict[str, Any]:
+    """The /v1/ask-shaped answer a recorded /v1/ask/stream body adds up to: the meta frame plus the deltas."""
+    meta: dict[str, Any] = {}
+    text: list[str] = []
+    for frame in body.decode("ascii").split("\n\n"):
+        if not frame.startswith("data: ") or frame == "data: [DONE]":
+            continue
+        msg = json.loads(frame.removeprefix("data: "))
+        if msg["type"] == "meta":
+            meta = msg
+        elif msg["type"] == "delta":
+            text.append(msg["text"])
+    assert meta, "no meta frame"
+    return {**meta, "answer": "".join(text)}
+
+
+def ask_streamed(page: Page, question: str) -> tuple[Locator, dict[str, Any]]:
+    """ask(), and the answer the server streamed for it (to compare what the page shows with what it got)."""
+    with page.expect_response(lambda r: urlparse(r.url).path == "/v1/ask/stream") as got:
+        answer = ask(page, question)
+    return answer, streamed_answer(got.value.body())
+
+
+def expected_bubble(payload: dict[str, Any]) -> str:
+    """The reply bubble: the lead when the server sends one, else the answer's first line; a refusal and a
+    generated (AI生成) reply whole."""
+    text = str(payload["answer"])
+    if not payload["in_scope"] or payload.get("ai_generated"):
+        return text.strip()
+    lead = payload.get("lead")
+    if isinstance(lead, str) and lead.strip():
+        return lead.strip()
+    return text.split("\n", 1)[0].strip()
+
+
+def open_all_cards(answer: Locator) -> None:
+    closed = answer.locator("details.card:not([open]) > summary")
+    for _ in range(closed.count()):
+        closed.first.click()
+    expect(answer.locator("details.card:not([open])")).to_have_count(0)
+
+
+def shown_text(node: Locator) -> str:
+    """What a reader sees (innerText: nothing hidden, nothing inside a closed card)."""
+    return str(node.evaluate("n => n.innerText"))
+
+
+def assert_each_fact_once(answer: Locator, payload: dict[str, Any], routing: str) -> None:
+    """With every card open, the notice's title, the routing and the hotline each appear once (plus any
+    mention the lead itself makes: the lead is the server's sentence, shown as sent)."""
+    open_all_cards(answer)
+    seen = shown_text(answer)
+    lead = expected_bubble(payload)
+    name = payload["citations"][0]["doc_title"]  # the notice's name, part of its full title
+    assert seen.count(payload["sources"][0]["title"]) == 1 + lead.count(payload["sources"][0]["title"]), seen
+    assert seen.count(name) == 1 + lead.count(name), seen
+    assert seen.count(routing) == 1 + lead.count(routing), seen
+    assert seen.count(payload["hotline"]) == 1 + lead.count(payload["hotline"]), seen
+    # the quote is in its card only, not repeated as lines of text
+    quote = payload["citations"][0]["quote"]
+    assert seen.count(quote) == 1 + lead.count(quote), seen
+
+
 def message_id(answer: Locator) -> str:
     mid = answer.locator("article.answer").get_attribute("data-message-id")
     assert mid and re.fullmatch(r"[0-9a-f]+", mid)
     return mid
+
+
+SMALL_TARGETS = """() => [...document.querySelectorAll('a, button, summary, select, textarea, input')]
+    .filter((n) => n.getClientRects().length && !n.classList.contains('skip-link'))
+    .map((n) => ({ tag: n.tagName, text: (n.textContent || '').trim().slice(0, 16), r: n.getBoundingClientRect() }))
+    .filter((x) => x.r.width < 44 || x.r.height < 44)
+    .map((x) => `${x.tag} "${x.text}" ${Math.round(x.r.width)}x${Math.round(x.r.height)}`)"""
 
 
 # --- tests ---------------------------------------------------------------------------------------------
@@ -196,7 +269,7 @@ def test_welcome_scope_chips_and_cities_come_from_the_service(page: Page, server
         expect(welcome).to_contain_text(d["issuer"])
         expect(welcome).to_contain_text(d["date"])
     expect(welcome).to_contain_text("住房公积金")
-    expect(welcome).to_contain_text("12333")
+    expect(welcome.locator('a[href="tel:12333"]')).to_have_text("12333")
     # the notice's title and date are fetched, not written into the page
     for f in [*WEB.glob("*.html"), *WEB.glob("js/*.js")]:
         text = f.read_text(encoding="utf-8")
@@ -209,67 +282,98 @@ def test_welcome_scope_chips_and_cities_come_from_the_service(page: Page, server
     cities = [c["name"] for c in httpx.get(f"{server.url}/v1/cities").json()]
     assert len(cities) == 13
     expect(page.locator("#city option")).to_have_text(["未选择（江苏省）", *cities])
+    # every control is a 44 px touch target
+    assert page.evaluate(SMALL_TARGETS) == []
     # the CSP the service sends is in force (so the page above ran without inline code)
     assert "script-src 'self'" in httpx.get(server.url + "/").headers["content-security-policy"]
 
 
-def test_streamed_answer_citation_offices_and_follow_up(
-    page: Page, server: Server, watch: Watch, db_path: Path
-) -> None:
+def test_lead_bubble_cards_and_follow_up(page: Page, server: Server, watch: Watch, db_path: Path) -> None:
     open_chat(page, server)
-    answer = ask(page, Q_PLACEMENT)
+    answer, payload = ask_streamed(page, Q_PLACEMENT)
     assert len(watch.asks("/v1/ask/stream")) == 1 and watch.asks("/v1/ask") == [], "answered by the stream"
-    first_body = watch.asks("/v1/ask/stream")[0]
-    assert first_body == {"question": Q_PLACEMENT}
+    assert watch.asks("/v1/ask/stream")[0] == {"question": Q_PLACEMENT}
 
-    expect(answer.locator(".sec.measure")).to_contain_text("第（七）条")
-    expect(answer.locator(".sec.measure")).to_contain_text("三、促进产业数字化转型升级")
-    card = answer.locator("details.cite-card")
-    expect(card).to_have_count(1)
-    expect(card.locator("summary")).to_contain_text("（七）")
-    expect(card.locator("summary")).to_contain_text("三、促进产业数字化转型升级")
-    expect(card.locator(".cite-quote")).to_contain_text("拓宽富余从业人员安置渠道")
-    expect(card.locator(".cite-quote")).to_be_visible()
-    card.locator("summary").click()  # collapsible
-    expect(card.locator(".cite-quote")).to_be_hidden()
-    card.locator("summary").press("Enter")  # and by keyboard
-    expect(card.locator(".cite-quote")).to_be_visible()
-    expect(card.locator("a")).to_have_attribute("href", f"measures.html#{DOC}-7")
+    # the reply bubble is the lead (or, from a server without one, the answer's first line)
+    expect(answer.locator(".reply")).to_have_count(1)
+    expect(answer.locator(".reply")).to_have_text(expected_bubble(payload))
+    cards = answer.locator("details.card")
+    expect(cards).to_have_count(5 if len(payload["citations"]) > 1 else 4)
+    names = [n for n in cards.evaluate_all("ns => ns.map((n) => n.dataset.card)")]
+    assert names == ["quote", "offices", "contact", *(["related"] if len(payload["citations"]) > 1 else []), "source"]
 
-    names = answer.locator(".office-card .office-name")
-    expect(names).to_have_text(["就业处", "就管中心", "职介中心", "各设区市人力资源社会保障局"])
-    jiuye = answer.locator(".office-card").filter(has_text="就业处").first
+    # 原文: collapsed, its summary names the measure; opens by touch and by keyboard
+    quote = answer.locator(".card-quote")
+    expect(quote.locator("summary")).to_contain_text("原文")
+    expect(quote.locator("summary")).to_contain_text("第（七）条")
+    expect(quote.locator("summary")).to_contain_text("三、促进产业数字化转型升级")
+    expect(quote.locator(".cite-quote")).to_be_hidden()
+    quote.locator("summary").click()
+    expect(quote.locator(".cite-quote")).to_be_visible()
+    expect(quote.locator(".cite-quote")).to_have_text(payload["citations"][0]["quote"])
+    expect(quote.locator(".cite-quote")).to_contain_text("拓宽富余从业人员安置渠道")
+    quote.locator("summary").press("Enter")
+    expect(quote.locator(".cite-quote")).to_be_hidden()
+    quote.locator("summary").press("Enter")
+    expect(quote.get_by_role("link", name="查看本条全文")).to_have_attribute("href", f"measures.html#{DOC}-7")
+
+    # 责任单位: collapsed, the short names in one line; open, one row per office with the directory's facts
+    offices = answer.locator(".card-offices")
+    expect(offices.locator(".card-preview")).to_have_text("、".join(PLACEMENT_UNITS))
+    offices.locator("summary").click()
+    expect(offices.locator(".card-preview")).to_be_hidden()
+    expect(offices.locator(".office-name")).to_have_text(
+        ["就业处", "就管中心", "职介中心", "各设区市人力资源社会保障局"]
+    )
+    jiuye = offices.locator(".office-card").filter(has_text="就业处").first
     expect(jiuye.locator(".office-full")).to_have_text("全称待核实：就业促进处")
     expect(jiuye.locator(".office-handles")).to_contain_text("稳岗支持")
-    contact = answer.locator(".contact-card")
-    expect(contact).to_contain_text("您所在设区市的人力资源和社会保障局")
-    expect(contact.locator("a.hotline")).to_have_attribute("href", "tel:12333")
-    expect(answer).to_contain_text("具体执行以当地人社部门的解释为准")
-    expect(answer.locator(".sec.source")).to_contain_text("2022年5月23日")
-    # the streamed text did not leave its quoted lines next to the card
-    expect(answer.locator(".line")).to_have_count(0)
+    local = offices.locator(".office-card").filter(has_text="各设区市人力资源社会保障局")
+    expect(local.locator(".office-handles")).to_contain_text("受理和办理个人、企业的具体事项")
 
-    follow = ask(page, "这个找哪个部门")
+    # 就近办理: open; no city yet, so the prompt to pick one (which focuses the picker); 12333 dials
+    contact = answer.locator(".card-contact")
+    expect(contact).to_have_attribute("open", "")
+    expect(contact).to_contain_text("您所在设区市的人力资源和社会保障局")
+    expect(contact.locator('a[href="tel:12333"]')).to_have_text("12333")
+    contact.get_by_role("button", name="选择城市，显示具体名称").click()
+    expect(page.get_by_label("所在城市")).to_be_focused()
+
+    # 来源: title, issuer, date
+    source = answer.locator(".card-source")
+    source.locator("summary").click()
+    expect(source).to_contain_text(payload["sources"][0]["title"])
+    expect(source).to_contain_text("江苏省人力资源和社会保障厅")
+    expect(source).to_contain_text("2022年5月23日")
+    expect(answer.locator(".note")).to_contain_text("具体执行以当地人社部门的解释为准")
+    assert_each_fact_once(answer, payload, "您所在设区市的人力资源和社会保障局")
+    expect(answer.locator(".ai-badge")).to_be_hidden()
+
+    follow, follow_payload = ask_streamed(page, "这个找哪个部门")
     second_body = watch.asks("/v1/ask/stream")[1]
     [(session,)] = query(db_path, "SELECT session_id FROM messages WHERE message_id = ?", message_id(answer))
     assert second_body == {"question": "这个找哪个部门", "session_id": session}
-    expect(follow.locator("details.cite-card summary")).to_contain_text("（七）")
-    expect(follow.locator(".office-card .office-name").first).to_have_text("就业处")
+    expect(follow.locator(".reply")).to_have_text(expected_bubble(follow_payload))
+    expect(follow.locator(".card-quote summary")).to_contain_text("（七）")
+    expect(follow.locator(".card-offices .card-preview")).to_contain_text("就业处")
 
-    # "我在苏州" in the same session names the city's bureau
-    city = ask(page, "我在苏州")
+    # "我在苏州" in the same session names the city's bureau, once
+    city, city_payload = ask_streamed(page, "我在苏州")
     assert watch.asks("/v1/ask/stream")[2]["session_id"] == second_body["session_id"]
-    expect(city.locator(".contact-card .bureau")).to_have_text(SUZHOU_BUREAU)
+    expect(city.locator(".card-contact .bureau")).to_have_text(SUZHOU_BUREAU)
+    expect(city.locator(".card-contact button")).to_have_count(0)
+    assert_each_fact_once(city, city_payload, SUZHOU_BUREAU)
 
 
 def test_city_picker_names_the_city_bureau(page: Page, server: Server, watch: Watch) -> None:
     open_chat(page, server)
     page.get_by_label("所在城市").select_option("苏州")
     expect(page.locator("#form-status")).to_contain_text("苏州")
-    answer = ask(page, "稳岗返还怎么申请？")
+    answer, payload = ask_streamed(page, "稳岗返还怎么申请？")
     assert watch.asks("/v1/ask/stream")[-1]["city"] == "苏州"
-    expect(answer.locator(".contact-card .bureau")).to_have_text(SUZHOU_BUREAU)
-    expect(answer.locator(".office-local")).to_have_text(f"您所在城市：{SUZHOU_BUREAU}")
+    expect(answer.locator(".card-contact .bureau")).to_have_text(SUZHOU_BUREAU)
+    # routing once: the bureau is in 就近办理 only, not again on the office card
+    assert_each_fact_once(answer, payload, SUZHOU_BUREAU)
     # remembered for the next visit
     page.reload()
     expect(page.get_by_label("所在城市").locator("option")).to_have_count(14)
@@ -303,19 +407,23 @@ def test_html_in_a_question_or_answer_is_text(page: Page, server: Server) -> Non
     answer = ask(page, hostile)
     expect(page.locator("#log .msg-user .bubble").last).to_have_text(hostile)
     expect(page.locator("#log img")).to_have_count(0)
-    expect(answer.locator("details.cite-card summary")).to_contain_text("（七）")
+    expect(answer.locator(".card-quote summary")).to_contain_text("（七）")
     assert page.evaluate("document.querySelectorAll('img, script:not([src]), iframe').length") == 0
 
 
 def test_out_of_scope_question_is_refused(page: Page, server: Server) -> None:
     open_chat(page, server)
-    answer = ask(page, "住房公积金怎么提取？")
-    bubble = answer.locator("article.answer")
-    expect(bubble).to_have_class(re.compile(r"\bout-of-scope\b"))
+    answer, payload = ask_streamed(page, "住房公积金怎么提取？")
+    assert payload["in_scope"] is False
+    expect(answer.locator("article.answer")).to_have_class(re.compile(r"\bout-of-scope\b"))
+    # a refusal is short: the bubble shows all of it, with the hotline as a phone link, and no measure cards
+    bubble = answer.locator(".reply")
+    expect(bubble).to_have_text(expected_bubble(payload))
     expect(bubble).to_contain_text("抱歉")
     expect(bubble).to_contain_text("住房公积金")
-    expect(bubble.locator(".contact-card a.hotline")).to_have_text("12333")
-    expect(bubble.locator(".cite-card, .office-card")).to_have_count(0)
+    expect(bubble.locator('a[href="tel:12333"]')).to_have_text(["12333"] * payload["answer"].count("12333"))
+    expect(answer.locator(".card, .cards")).to_have_count(0)
+    assert shown_text(answer).count("12333") == payload["answer"].count("12333")
 
 
 def test_measures_page_lists_all_measures_with_units(page: Page, server: Server) -> None:
@@ -328,12 +436,15 @@ def test_measures_page_lists_all_measures_with_units(page: Page, server: Server)
         expect(cards.nth(i).locator(".unit").first).to_be_visible()
     seventh = page.locator(f"#{DOC}-7")
     expect(seventh.locator(".measure-label")).to_have_text("第（七）条")
-    expect(seventh.locator(".unit")).to_have_text(["就业处", "就管中心", "职介中心", "各设区市人力资源社会保障局"])
+    expect(seventh.locator(".unit")).to_have_text(PLACEMENT_UNITS)
+    expect(page.locator('main a[href="tel:12333"]')).to_have_text(["12333"])
+    assert page.evaluate(SMALL_TARGETS) == []
 
     # linked from an answer: the anchor scrolls to and marks the measure
     open_chat(page, server)
     answer = ask(page, Q_PLACEMENT)
-    answer.get_by_role("link", name="查看本条全文和责任单位").click()
+    answer.locator(".card-quote summary").click()
+    answer.get_by_role("link", name="查看本条全文").click()
     page.wait_for_url(f"**/measures.html#{DOC}-7")
     expect(page.locator(f"#{DOC}-7")).to_have_class(re.compile(r"\btarget\b"))
     expect(page.locator(f"#{DOC}-7")).to_be_in_viewport()
@@ -370,7 +481,7 @@ def test_rate_limited_waits_for_retry_after_then_retries(page: Page, server: Ser
     expect(retry).to_be_enabled(timeout=5000)
     retry.click()
     done = page.locator("#log > li.msg-bot").last
-    expect(done.locator("details.cite-card summary")).to_contain_text("（七）")
+    expect(done.locator(".card-quote summary")).to_contain_text("（七）")
     assert len(watch.asks("/v1/ask/stream")) == 2
 
 
@@ -385,9 +496,32 @@ def test_network_failure_and_service_not_ready(page: Page, server: Server) -> No
     page.route("**/v1/ask/stream", lambda r: r.fulfill(**_error_json(503, "not_ready", "服务正在启动，请稍后再试")))
     card = ask(page, "稳岗返还怎么申请？").locator(".error-card")
     expect(card).to_contain_text("服务正在启动")
+    expect(card.locator('a[href="tel:12333"]')).to_have_text("12333")
     page.unroute("**/v1/ask/stream")
     card.get_by_role("button", name="重试").click()
-    expect(page.locator("#log > li.msg-bot").last.locator("details.cite-card")).to_have_count(1)
+    expect(page.locator("#log > li.msg-bot").last.locator(".card-quote")).to_have_count(1)
+
+
+def test_busy_service_503_with_retry_after(page: Page, server: Server, watch: Watch) -> None:
+    """Back-pressure: a 503 with Retry-After is a calm "try again later" with the wait, then a retry."""
+    open_chat(page, server)
+    page.route(
+        "**/v1/ask/stream",
+        lambda r: r.fulfill(**_error_json(503, "busy", "当前咨询人数较多，请稍后再试", {"Retry-After": "2"})),
+    )
+    card = ask(page, "稳岗返还怎么申请？").locator(".error-card")
+    expect(card).to_have_attribute("data-status", "503")
+    expect(card.locator(".error-title")).to_contain_text("稍后再试")
+    expect(card).to_contain_text("请 2 秒后点“重试”")
+    expect(card).not_to_contain_text("服务正在启动")
+    retry = card.get_by_role("button", name="重试")
+    expect(retry).to_be_disabled()
+    expect(card.locator(".countdown")).to_contain_text("秒后可重试")
+    page.unroute("**/v1/ask/stream")
+    expect(retry).to_be_enabled(timeout=5000)
+    retry.click()
+    expect(page.locator("#log > li.msg-bot").last.locator(".card-quote")).to_have_count(1)
+    assert len(watch.asks("/v1/ask/stream")) == 2 and watch.asks("/v1/ask") == [], "a 503 is not re-asked in one piece"
 
 
 def test_question_length_limit(page: Page, server: Server, watch: Watch) -> None:
@@ -416,8 +550,10 @@ def test_falls_back_to_plain_ask(page: Page, server: Server, watch: Watch) -> No
     open_chat(page, server)
     # no stream endpoint behind some proxy
     page.route("**/v1/ask/stream", lambda r: r.fulfill(**_error_json(404, "not_found", "没有这个地址")))
-    answer = ask(page, Q_PLACEMENT)
-    expect(answer.locator("details.cite-card summary")).to_contain_text("（七）")
+    with page.expect_response(lambda r: urlparse(r.url).path == "/v1/ask") as got:
+        answer = ask(page, Q_PLACEMENT)
+    expect(answer.locator(".card-quote summary")).to_contain_text("（七）")
+    expect(answer.locator(".reply")).to_have_text(expected_bubble(got.value.json()))
     assert len(watch.asks("/v1/ask")) == 1
     page.unroute("**/v1/ask/stream")
 
@@ -429,11 +565,58 @@ def test_falls_back_to_plain_ask(page: Page, server: Server, watch: Watch) -> No
         route.fulfill(status=200, content_type="text/event-stream", body=broken)
 
     page.route("**/v1/ask/stream", cut)
-    answer = ask(page, "外卖骑手送餐摔伤了有保障吗？")
-    expect(answer.locator("details.cite-card")).to_have_count(1)
-    expect(answer.locator(".sec.measure")).to_have_count(1)
-    expect(answer.locator(".sec.measure")).to_contain_text("（十四）")
+    with page.expect_response(lambda r: urlparse(r.url).path == "/v1/ask") as got:
+        answer = ask(page, "外卖骑手送餐摔伤了有保障吗？")
+    expect(answer.locator(".reply")).to_have_count(1)
+    expect(answer.locator(".reply")).to_have_text(expected_bubble(got.value.json()))
+    expect(answer.locator(".card-quote")).to_have_count(1)
+    expect(answer.locator(".card-contact")).to_have_count(1)
+    expect(answer.locator(".card-quote summary")).to_contain_text("（十四）")
     assert len(watch.asks("/v1/ask")) == 2
+
+
+def stream_with_lead(raw: bytes, lead: str, **extra: Any) -> bytes:
+    """A recorded stream as the extended contract sends it: ``lead`` (and ``extra``) in the meta frame, and the
+    lead also as the first line of the answer text."""
+    frames = []
+    for frame in raw.decode("ascii").split("\n\n"):
+        if not frame.startswith("data: "):
+            continue
+        data = frame.removeprefix("data: ")
+        if data == "[DONE]":
+            frames.append(data)
+            continue
+        msg = json.loads(data)
+        if msg["type"] == "meta":
+            msg.update(lead=lead, **extra)
+        frames.append(json.dumps(msg, ensure_ascii=True, separators=(",", ":")))
+        if msg["type"] == "meta":
+            frames.append(json.dumps({"type": "delta", "text": lead + "\n"}, ensure_ascii=True))
+    return "".join(f"data: {f}\n\n" for f in frames).encode("ascii")
+
+
+def test_lead_and_lang_from_the_meta_frame(page: Page, server: Server) -> None:
+    """The extended contract (``lead``, ``lang``), on a recorded stream carrying those fields. (A generated
+    reply, ``ai_generated: true``, has no lead: see the tests of the optional LLM below.)"""
+    lead = "可以。文件写明：通过转型转产、主辅分离等举措，拓宽富余从业人员安置渠道。"
+    body = stream_with_lead(STREAM_FIXTURE.read_bytes(), lead, ai_generated=False, lang="zh-Hans")
+    payload = streamed_answer(body)
+    assert payload["answer"].split("\n", 1)[0] == lead == payload["lead"]
+    open_chat(page, server)
+    page.route("**/v1/ask/stream", lambda r: r.fulfill(status=200, content_type="text/event-stream", body=body))
+    answer = ask(page, Q_PLACEMENT)
+    answer_top_in_view(page, answer)
+    expect(answer.locator(".reply")).to_have_text(lead)
+    expect(answer.locator(".ai-badge")).to_be_hidden()
+    expect(answer.locator("article.answer")).to_have_attribute("lang", "zh-Hans")
+    cards = answer.locator("details.card")
+    assert cards.evaluate_all("ns => ns.map((n) => n.dataset.card)") == ["quote", "offices", "contact", "source"]
+    # the measure's own line is not in the bubble any more; the card names the measure
+    expect(answer.locator(".reply")).not_to_contain_text("适用政策")
+    expect(answer.locator(".card-quote summary")).to_contain_text("第（七）条")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-390-lead.png"))
+    assert_each_fact_once(answer, payload, "您所在设区市的人力资源和社会保障局")
 
 
 def test_page_sse_parser_on_a_recorded_stream(page: Page, server: Server) -> None:
@@ -474,56 +657,143 @@ def test_page_sse_parser_on_a_recorded_stream(page: Page, server: Server) -> Non
     assert text.startswith("【适用政策】")
 
 
-def test_readable_at_320px_and_screenshot(narrow_page: Page, server: Server) -> None:
-    page = narrow_page
-    open_chat(page, server)
-    page.get_by_label("所在城市").select_option("苏州")
-    answer = ask(page, Q_PLACEMENT)
-    expect(answer.locator(".office-card")).to_have_count(4)
-    # nothing wider than the screen, text not smaller than 12 px
-    assert page.evaluate("document.documentElement.scrollWidth") <= 320
-    smallest = page.evaluate(
-        """() => Math.min(...[...document.querySelectorAll('body *')]
-            .filter((n) => [...n.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim()))
-            .map((n) => parseFloat(getComputedStyle(n).fontSize)))"""
+def answer_top_in_view(page: Page, answer: Locator) -> None:
+    """The answer's top is on screen, below any sticky header and clear of the sticky question box."""
+    box = answer.bounding_box()
+    band = page.evaluate(
+        """() => {
+            const pinned = (n) => ['sticky', 'fixed'].includes(getComputedStyle(n).position);
+            const top = document.querySelector('.topbar');
+            const composer = document.querySelector('.composer');
+            return {
+                top: pinned(top) ? top.getBoundingClientRect().bottom : 0,
+                bottom: pinned(composer) ? composer.getBoundingClientRect().top : innerHeight,
+            };
+        }"""
     )
-    assert smallest >= 12
-    ARTIFACTS.mkdir(exist_ok=True)
-    # grow the viewport to the whole page so the sticky question box sits at the bottom of the picture
-    height = page.evaluate("document.documentElement.scrollHeight")
-    page.set_viewport_size({"width": 320, "height": min(height, 12000)})
-    page.screenshot(path=str(ARTIFACTS / "web-320.png"), full_page=True)
-    assert (ARTIFACTS / "web-320.png").stat().st_size > 10_000
+    assert box is not None
+    # at least the first line of the reply (about 28 px) is readable above the question box
+    assert band["top"] <= box["y"] <= band["bottom"] - 40, (box, band)
+
+
+@pytest.mark.parametrize(("width", "height", "city"), [(320, 568, "苏州"), (375, 667, None)])
+def test_layout_at_phone_widths_and_screenshots(
+    browser: Browser, server: Server, watch: Watch, width: int, height: int, city: str | None
+) -> None:
+    with open_page(browser, watch, width, height) as page:
+        open_chat(page, server)
+        if city:
+            page.get_by_label("所在城市").select_option(city)
+        # a conversation in progress: the page is scrolled when the next answer comes
+        first = ask(page, "稳岗返还怎么申请？")
+        answer_top_in_view(page, first)
+        answer, payload = ask_streamed(page, Q_PLACEMENT)
+        answer_top_in_view(page, answer)
+        expect(answer.locator(".reply")).to_have_text(expected_bubble(payload))
+        expect(answer.locator(".reply")).to_be_in_viewport()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"web-{width}-answer.png"))  # what the reader sees first
+
+        routing = SUZHOU_BUREAU if city else "您所在设区市的人力资源和社会保障局"
+        assert_each_fact_once(answer, payload, routing)  # opens every card
+        expect(answer.locator(".office-card")).to_have_count(4)
+        expect(answer.locator('.card-contact a[href="tel:12333"]')).to_be_visible()
+        # nothing wider than the screen, text not smaller than 12 px, every control a 44 px target
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        smallest = page.evaluate(
+            """() => Math.min(...[...document.querySelectorAll('body *')]
+                .filter((n) => [...n.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim()))
+                .map((n) => parseFloat(getComputedStyle(n).fontSize)))"""
+        )
+        assert smallest >= 12
+        assert page.evaluate(SMALL_TARGETS) == []
+        # grow the viewport to the whole page so the sticky question box sits at the bottom of the picture
+        full = page.evaluate("document.documentElement.scrollHeight")
+        page.set_viewport_size({"width": width, "height": min(full, 12000)})
+        page.screenshot(path=str(ARTIFACTS / f"web-{width}.png"), full_page=True)
+        assert (ARTIFACTS / f"web-{width}.png").stat().st_size > 10_000
+
+
+def test_a_reader_who_scrolls_up_is_not_pulled_back(page: Page, server: Server) -> None:
+    """web/js/follow.js, the page's own scroller, on real wheel and key input in the browser."""
+    open_chat(page, server)
+    ask(page, "稳岗返还怎么申请？")
+    answer = ask(page, Q_PLACEMENT)
+    answer_top_in_view(page, answer)
+    page.evaluate(
+        """async () => {
+            const { AnswerFollower } = await import('./js/follow.js');
+            window.follower = new AnswerFollower({
+                header: document.querySelector('.topbar'), footer: document.querySelector('.composer') });
+            window.lastAnswer = () => [...document.querySelectorAll('#log > li.msg-bot')].at(-1);
+        }"""
+    )
+    reveal = "() => follower.reveal(lastAnswer())"
+    # not followed by the reader: the answer is brought back into view
+    page.evaluate("window.scrollTo(0, 0)")
+    page.evaluate("follower.start()")
+    assert page.evaluate(reveal) > 0
+    answer_top_in_view(page, answer)
+
+    # the reader scrolls up with the wheel while an answer arrives: it stays where the reader put it
+    page.evaluate("follower.start()")
+    y = page.evaluate("scrollY")
+    page.mouse.move(width_center(page), 200)
+    page.mouse.wheel(0, -600)
+    page.wait_for_function("(y) => scrollY < y", arg=y)
+    y = page.evaluate("scrollY")
+    assert page.evaluate(reveal) == 0
+    assert page.evaluate("scrollY") == y
+
+    # the next question follows again; PageUp on the page (not in the question box) counts as reading back
+    page.evaluate("follower.start()")
+    assert page.evaluate(reveal) > 0
+    page.evaluate("follower.start()")
+    page.get_by_label("您的问题").press("ArrowUp")  # moving the caret in the question box is not scrolling
+    assert page.evaluate("follower.moved") is False
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("PageUp")
+    assert page.evaluate("follower.moved") is True
+    assert page.evaluate(reveal) == 0
+
+
+def width_center(page: Page) -> int:
+    size = page.viewport_size
+    assert size is not None
+    return size["width"] // 2
 
 
 # --- the optional LLM explanation (bot/llm.py): the label and the replace frame ------------------------------
-def _generated_stream(*frames: dict[str, Any]) -> dict[str, Any]:
-    """A /v1/ask/stream body with the recorded answer's meta, marked as generated, then ``frames``."""
+def _generated_stream(*frames: dict[str, Any]) -> bytes:
+    """A /v1/ask/stream body as bot/api.py's explained_frames sends it: the recorded answer's meta, marked as
+    generated (with no lead: a generated reply has none in the notice's words), then ``frames``."""
     meta = json.loads(STREAM_FIXTURE.read_text(encoding="ascii").split("\n\n")[0].removeprefix("data: "))
-    meta["ai_generated"] = True
+    meta.update(lead="", ai_generated=True)
     body = "".join(f"data: {json.dumps(f, ensure_ascii=True)}\n\n" for f in (meta, *frames)) + "data: [DONE]\n\n"
-    return {"status": 200, "content_type": "text/event-stream", "body": body}
+    return body.encode("ascii")
 
 
-def test_a_generated_answer_is_labelled_and_keeps_its_citation(page: Page, server: Server, watch: Watch) -> None:
+def test_a_generated_answer_is_labelled_shown_whole_and_keeps_its_cards(
+    page: Page, server: Server, watch: Watch
+) -> None:
     open_chat(page, server)
-    text = "企业可以通过转型转产、主辅分离等办法安置富余人员。具体由就业处、就管中心、职介中心负责。"
-    page.route(
-        "**/v1/ask/stream",
-        lambda r: r.fulfill(
-            **_generated_stream(
-                {"type": "delta", "text": text[:25]},
-                {"type": "delta", "text": text[25:]},
-                {"type": "end", "message_id": "m1", "ai_generated": True},
-            )
-        ),
+    text = "企业可以通过转型转产、主辅分离等办法安置富余人员。\n具体由就业处、就管中心、职介中心负责。"
+    body = _generated_stream(
+        {"type": "delta", "text": text[:26]},
+        {"type": "delta", "text": text[26:]},
+        {"type": "end", "message_id": "m1", "ai_generated": True},
     )
+    page.route("**/v1/ask/stream", lambda r: r.fulfill(status=200, content_type="text/event-stream", body=body))
     answer = ask(page, Q_PLACEMENT)
-    expect(answer.locator(".ai-badge")).to_have_count(1)
-    expect(answer.locator(".ai-badge")).to_contain_text("AI生成")
-    expect(answer).to_contain_text(text)
-    expect(answer.locator("details.cite-card")).to_have_count(1)
+    expect(answer.locator(".ai-badge")).to_be_visible()
+    expect(answer.locator(".ai-badge")).to_have_text("AI生成")
+    # the whole generated text is the reply, not only its first line
+    assert "".join(shown_text(answer.locator(".reply")).split()) == "".join(text.split())
+    # the citation, the offices and the routing still come from the decision
+    expect(answer.locator(".card-quote summary")).to_contain_text("（七）")
+    open_all_cards(answer)
     expect(answer.locator(".office-card").first).to_contain_text("就业处")
+    expect(answer.locator(".card-contact")).to_have_count(1)
     assert watch.asks("/v1/ask") == []
 
 
@@ -531,24 +801,23 @@ def test_a_replace_frame_swaps_the_generated_text_for_the_deterministic_answer(
     page: Page, server: Server, watch: Watch
 ) -> None:
     open_chat(page, server)
-    deterministic = "".join(
-        json.loads(block.removeprefix("data: "))["text"]
-        for block in STREAM_FIXTURE.read_text(encoding="ascii").split("\n\n")
-        if '"type":"delta"' in block
+    recorded = streamed_answer(STREAM_FIXTURE.read_bytes())
+    lead = recorded["answer"].split("\n", 1)[0]
+    body = _generated_stream(
+        {"type": "delta", "text": "这是一句先通过检查的解读。"},
+        {
+            "type": "replace",
+            "text": recorded["answer"],
+            "lead": lead,
+            "ai_generated": False,
+            "fallback": "guard:number",
+        },
+        {"type": "end", "message_id": "m2", "ai_generated": False},
     )
-    page.route(
-        "**/v1/ask/stream",
-        lambda r: r.fulfill(
-            **_generated_stream(
-                {"type": "delta", "text": "这是一句先通过检查的解读。"},
-                {"type": "replace", "text": deterministic, "ai_generated": False, "fallback": "guard:number"},
-                {"type": "end", "message_id": "m2", "ai_generated": False},
-            )
-        ),
-    )
+    page.route("**/v1/ask/stream", lambda r: r.fulfill(status=200, content_type="text/event-stream", body=body))
     answer = ask(page, Q_PLACEMENT)
-    expect(answer.locator(".sec.measure")).to_have_count(1)
-    expect(answer.locator("details.cite-card")).to_have_count(1)
-    expect(answer.locator(".ai-badge")).to_have_count(0)
+    expect(answer.locator(".reply")).to_have_text(expected_bubble({**recorded, "lead": lead}))
+    expect(answer.locator(".ai-badge")).to_be_hidden()
     expect(answer).not_to_contain_text("这是一句先通过检查的解读")
+    expect(answer.locator(".card-quote")).to_have_count(1)
     assert watch.asks("/v1/ask") == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 import sqlite3
 import struct
 import time
@@ -27,8 +28,8 @@ from bot.api import create_app
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.service import ChatService
-from bot.wechat_crypto import MessageCrypto, MessageInvalid, signature
-from bot.wechat_mp import fit_bytes, format_reply, load_mp_texts, text_reply_xml
+from bot.wechat.crypto import MessageCrypto, MessageInvalid, signature
+from bot.wechat.mp import fit_bytes, format_reply, load_mp_texts, text_reply_xml
 from tests.fakes.wechat_app import MINI_APPID, MINI_SECRET, MP_TOKEN, OA_APPID, OA_SECRET, PUBLIC_BASE, wechat_settings
 from tests.fakes.wechat_server import FakeWeChat, FakeWeChatServer
 
@@ -78,9 +79,10 @@ def inbound(openid: str, content: str = QUESTION, msg_id: str = "", msg_type: st
     return "<xml>" + "".join(parts) + "</xml>"
 
 
-def signed(token: str = MP_TOKEN, **extra: str) -> dict[str, str]:
-    ts, nonce = str(int(time.time())), "8472615"
-    return {"signature": sha1_sorted(token, ts, nonce), "timestamp": ts, "nonce": nonce, **extra}
+def signed(token: str = MP_TOKEN, ts: int | None = None, **extra: str) -> dict[str, str]:
+    """Query parameters of a signed push: a fresh nonce each time, like WeChat's."""
+    timestamp, nonce = str(int(time.time()) if ts is None else ts), str(secrets.randbelow(10**9))
+    return {"signature": sha1_sorted(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce, **extra}
 
 
 def reply_fields(xml: str) -> dict[str, str]:
@@ -136,20 +138,23 @@ def test_signature_known_vector() -> None:
 def test_url_check_echoes_echostr(full_settings: Settings, tmp_path: Path, fake: FakeWeChatServer, bot: Any) -> None:
     s = mp_settings(full_settings, tmp_path, fake, mp_token=SecretStr("AAAAA"))
     with client_for(s, ChatService(s, bot=bot)) as c:
-        params = {
+        params = {**signed("AAAAA"), "echostr": "7190917312590478932"}
+        r = c.get("/wechat/mp", params=params)
+        assert r.status_code == 200
+        assert r.text == "7190917312590478932"
+        assert r.headers["content-type"].startswith("text/plain")
+        bad = c.get("/wechat/mp", params={**params, "nonce": params["nonce"] + "1"})
+        assert bad.status_code == 403
+        assert bad.json()["code"] == "invalid_signature"
+        assert c.get("/wechat/mp").status_code == 403
+        # the published vector is signed correctly but is from 2024: outside the window
+        old = {
             "signature": "899cf89e464efb63f54ddac96b0a0a235f53aa78",
             "timestamp": "1714037059",
             "nonce": "486452656",
             "echostr": "7190917312590478932",
         }
-        r = c.get("/wechat/mp", params=params)
-        assert r.status_code == 200
-        assert r.text == "7190917312590478932"
-        assert r.headers["content-type"].startswith("text/plain")
-        bad = c.get("/wechat/mp", params={**params, "nonce": "486452657"})
-        assert bad.status_code == 403
-        assert bad.json()["code"] == "invalid_signature"
-        assert c.get("/wechat/mp").status_code == 403
+        assert c.get("/wechat/mp", params=old).json()["code"] == "request_expired"
 
 
 def test_channel_off_without_token(full_settings: Settings, tmp_path: Path, bot: Any) -> None:
@@ -178,6 +183,37 @@ def test_signature_is_checked_on_messages(client: TestClient) -> None:
     r = post(client, inbound("o-oa-x"), **{**signed(), "signature": "0" * 40})
     assert r.status_code == 403
     assert r.json()["code"] == "invalid_signature"
+
+
+# --- replays ---------------------------------------------------------------------------------------------
+def test_a_logged_signed_url_cannot_be_replayed_as_anyone(client: TestClient, settings: Settings) -> None:
+    """In plain mode the signature covers token, timestamp and nonce, not the body: replaying one signed URL
+    with other bodies (another sender, another question) is refused; WeChat's own retry (same body) is not."""
+    params = signed(openid="o-oa-victim")
+    body = inbound("o-oa-victim", msg_id="9001").encode()
+    first = client.post("/wechat/mp", params=params, content=body)
+    assert first.status_code == 200
+    retry = client.post("/wechat/mp", params=params, content=body)
+    assert retry.status_code == 200 and reply_fields(retry.text)["Content"] == reply_fields(first.text)["Content"]
+    refused = 0
+    for k in range(150):
+        forged = inbound("o-oa-victim", content=f"稳岗返还{k}", msg_id=str(10_000 + k))
+        r = client.post("/wechat/mp", params=params, content=forged.encode())
+        refused += r.status_code == 403 and r.json()["code"] == "request_replayed"
+    assert refused == 150
+    other = client.post("/wechat/mp", params=signed(openid="o-oa-victim"), content=inbound("o-oa-mallory").encode())
+    assert other.status_code == 403  # the URL's openid is not the sender
+    conn = sqlite3.connect(settings.db_path)
+    (n,) = conn.execute("SELECT COUNT(*) FROM messages WHERE user_id = 'o-oa-victim'").fetchone()
+    conn.close()
+    assert n == 1  # the victim's rate limit was charged once
+
+
+@pytest.mark.parametrize("offset", [-301, 301, -3600])
+def test_timestamps_outside_the_window_are_refused(client: TestClient, offset: int) -> None:
+    r = post(client, inbound("o-oa-late"), **signed(ts=int(time.time()) + offset))
+    assert r.status_code == 403 and r.json()["code"] == "request_expired"
+    assert post(client, inbound("o-oa-late"), **signed(ts=int(time.time()) - 200)).status_code == 200
 
 
 def test_session_per_openid(client: TestClient) -> None:
@@ -375,6 +411,12 @@ def test_safe_mode_rejects_bad_signature_and_foreign_appid(safe_client: TestClie
     r = encrypted_post(safe_client, inbound("o-oa-safe2"), appid="wx-someone-else")
     assert r.status_code == 400
     assert r.json()["code"] == "invalid_message"
+
+
+def test_safe_mode_refuses_unencrypted_messages(safe_client: TestClient) -> None:
+    """With a key configured only the encrypted form counts: its msg_signature covers the body."""
+    r = post(safe_client, inbound("o-oa-plain"))
+    assert r.status_code == 403 and r.json()["code"] == "invalid_signature"
 
 
 def test_encrypted_message_without_key_is_400(client: TestClient) -> None:

@@ -3,6 +3,8 @@
 import { SSEParser, toMessage } from './sse.js';
 
 export const MAX_QUESTION_CHARS = 500;
+// the service's back-pressure codes (503): too many answers in flight, too many connections
+export const BUSY_CODES = ['busy', 'server_busy'];
 const TIMEOUT_MS = 30000;
 
 /** kind: 'network' (no answer at all), 'timeout', 'http' (status + server code/message), 'protocol'. */
@@ -39,7 +41,14 @@ async function errorFrom(res) {
     status: res.status,
     code: typeof body.code === 'string' ? body.code : '',
     message: typeof body.message === 'string' ? body.message : '',
-    retryAfter: res.status === 429 ? retryAfterSeconds(res.headers.get('Retry-After')) || 5 : 0,
+    // 429: always wait (5 s when the header is missing); 503: wait when the server says how long or says it
+    // is busy (back-pressure, 1 s by default); any other 503 without Retry-After is a service still starting
+    retryAfter:
+      res.status === 429
+        ? retryAfterSeconds(res.headers.get('Retry-After')) || 5
+        : res.status === 503
+          ? retryAfterSeconds(res.headers.get('Retry-After')) || (BUSY_CODES.includes(body.code) ? 1 : 0)
+          : 0,
   });
 }
 
@@ -159,7 +168,7 @@ export async function ask(body, handlers = {}, signal) {
           onDelta(msg.text);
         } else if (msg.type === 'replace' && meta && typeof msg.text === 'string') {
           // the generated text failed a check on the server: the deterministic answer replaces what was shown
-          meta = { ...meta, ai_generated: false };
+          meta = { ...meta, ai_generated: false, lead: typeof msg.lead === 'string' ? msg.lead : null };
           text = msg.text;
           onRestart();
           onMeta(meta);

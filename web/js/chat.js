@@ -1,8 +1,9 @@
 // The chat page: welcome (from /v1/documents), quick-question chips (chips.json), city picker (/v1/cities),
 // streamed answers (/v1/ask/stream, falling back to /v1/ask), feedback, and errors a citizen understands.
-import { ApiError, MAX_QUESTION_CHARS, ask, getJSON, sendFeedback } from './api.js';
+import { ApiError, BUSY_CODES, MAX_QUESTION_CHARS, ask, getJSON, sendFeedback } from './api.js';
 import { AnswerView } from './render.js';
-import { charCount, clear, el } from './dom.js';
+import { charCount, clear, el, phoneText } from './dom.js';
+import { AnswerFollower } from './follow.js';
 
 const $ = (id) => document.getElementById(id);
 const CITY_KEY = 'policybot.city';
@@ -25,6 +26,10 @@ const ui = {
   chips: $('chips'),
   restart: $('restart'),
 };
+
+// scrolls each new answer into view (its top below any sticky header, above the question box), unless the
+// reader has scrolled up meanwhile
+const follow = new AnswerFollower({ header: document.querySelector('.topbar'), footer: document.querySelector('.composer') });
 
 // --- startup: documents, cities, chips ----------------------------------------------------------------
 function describeDocuments(docs) {
@@ -172,11 +177,14 @@ function submit(raw) {
 // --- asking ------------------------------------------------------------------------------------------
 async function run(text) {
   setBusy(true);
+  follow.start(); // a new question (or a retry): follow its answer again
   const li = el('li', { class: 'msg msg-bot' });
   ui.log.append(li);
   let messageId = null;
+  let revealed = false;
   const view = new AnswerView(li, {
     onFeedback: (helpful, comment) => sendFeedback(messageId, helpful, comment),
+    onPickCity: () => ui.city.focus(),
   });
   const body = { question: text };
   if (state.sessionId) body.session_id = state.sessionId;
@@ -186,15 +194,24 @@ async function run(text) {
       onMeta: (meta) => {
         messageId = meta.message_id;
         if (meta.session_id) state.sessionId = meta.session_id;
-        view.setMeta(meta);
-        scrollIntoView(li, 'start');
+        view.setMeta(meta); // no scrolling yet: the frame is still empty
       },
-      onDelta: (piece) => view.appendText(piece),
-      onRestart: () => view.reset(),
+      onDelta: (piece) => {
+        view.appendText(piece);
+        if (!revealed && view.hasText) {
+          revealed = true;
+          follow.reveal(li);
+        }
+      },
+      onRestart: () => {
+        revealed = false;
+        view.reset();
+      },
     });
     messageId = answer.message_id;
     if (answer.session_id) state.sessionId = answer.session_id;
     view.finish(answer);
+    follow.reveal(li);
   } catch (err) {
     showError(li, err, text);
   } finally {
@@ -225,6 +242,16 @@ function describe(err) {
   if (s === 401 || s === 403) {
     return { title: '暂时无法提问', text: `${err.serverMessage || '需要登录后才能提问。'}${phone}` };
   }
+  if (s === 503 && err.code !== 'not_ready' && (BUSY_CODES.includes(err.code) || err.retryAfter)) {
+    // back-pressure: too many questions at once; the server says when to come back
+    const wait = err.retryAfter || 1;
+    return {
+      title: '现在咨询的人较多，请稍后再试',
+      text: `请 ${wait} 秒后点“重试”。${phone}`,
+      retry: true,
+      wait,
+    };
+  }
   if (s === 503) {
     return { title: '服务正在启动', text: `系统正在准备中，请稍等片刻后点“重试”。${phone}`, retry: true };
   }
@@ -237,7 +264,7 @@ function showError(li, err, text) {
     'div',
     { class: 'bubble error-card', role: 'alert', 'data-status': err && err.status ? err.status : null, 'data-kind': err && err.kind },
     el('p', { class: 'error-title' }, info.title),
-    el('p', { class: 'error-text' }, info.text),
+    el('p', { class: 'error-text' }, phoneText(info.text)),
   );
   clear(li).append(card);
   if (info.restore && !ui.input.value) {
@@ -274,7 +301,7 @@ function showError(li, err, text) {
       tick();
     }
   }
-  scrollIntoView(li, 'end');
+  follow.reveal(li);
 }
 
 function restart() {

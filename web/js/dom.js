@@ -15,7 +15,7 @@ export function el(tag, attrs, ...children) {
 }
 
 export function append(parent, ...children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     parent.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -39,4 +39,29 @@ export function measureAnchor(doc, measure) {
 
 export function measureHref(doc, measure) {
   return `measures.html#${encodeURIComponent(measureAnchor(doc, measure))}`;
+}
+
+/** Digits of a phone number, for a tel: link ("12333" → "12333", "025-1234 5678" → "02512345678"). */
+export function phoneDigits(number) {
+  return String(number || '').replace(/[^0-9]/g, '');
+}
+
+export function telLink(number, attrs) {
+  return el('a', { href: `tel:${phoneDigits(number)}`, class: 'tel', ...(attrs || {}) }, String(number));
+}
+
+/**
+ * Text nodes with every occurrence of the hotline as a tel: link: phoneText('请拨打12333咨询', '12333')
+ * → ['请拨打', <a href="tel:12333">12333</a>, '咨询']. The text itself stays text (no markup is parsed).
+ */
+export function phoneText(text, number = '12333') {
+  const s = String(text || '');
+  const n = String(number || '');
+  if (!n || !s.includes(n)) return [s];
+  const out = [];
+  s.split(n).forEach((part, i) => {
+    if (i) out.push(telLink(n));
+    if (part) out.push(part);
+  });
+  return out;
 }

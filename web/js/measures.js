@@ -1,7 +1,7 @@
 // measures.html: every measure by section with its responsible units, from /v1/measures. Each measure has
 // the anchor "<doc>-<n>" that answers link to.
 import { ApiError, getJSON } from './api.js';
-import { clear, el, measureAnchor } from './dom.js';
+import { clear, el, measureAnchor, phoneText } from './dom.js';
 
 const docsBox = document.getElementById('docs');
 const toc = document.getElementById('toc');
@@ -50,7 +50,7 @@ function render(docs, sections) {
           'article',
           { class: 'measure-card', id: measureAnchor(m.doc, m.measure), tabindex: '-1', 'data-measure': m.measure },
           el('h3', { class: 'measure-label' }, `第${m.label}条`),
-          el('p', { class: 'measure-text' }, m.text),
+          el('p', { class: 'measure-text' }, phoneText(m.text)),
           el('div', { class: 'units' }, el('p', { class: 'units-title' }, '责任单位'), units),
         ),
       );

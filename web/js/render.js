@@ -1,43 +1,76 @@
-// Renders one answer as it streams in. The answer text is the service's own wording, line by line; the
-// sections it has structured data for become cards in place: 【原文摘录】 -> a collapsible citation card,
-// 【责任单位】 -> office cards, 【办理渠道】 -> where to go and 12333. Unknown sections stay plain text, so a
-// template change on the server degrades to text, never to a missing answer. Text only, never innerHTML.
-import { el, clear, measureHref } from './dom.js';
+// Renders one answer: the lead as the reply bubble, the rest as collapsible cards built from the answer's
+// structured fields, each fact shown once:
+//
+//   bubble     answer.lead (fallback: the first line of answer.answer); the whole text for a refusal and for a
+//              generated (ai_generated, AI生成) reply
+//   原文       citations[0]: label, section title, the verbatim quote, a link to the measure
+//   责任单位   offices: one row each, the short name as printed, full name (全称待核实 when unconfirmed), duties
+//   就近办理   the city bureau when known, else a prompt to pick the city; the hotline as a tel: link
+//   相关条款   citations[1:], when there are any
+//   来源       sources: title, issuer, date (the only place the notice's title is shown)
+//
+// The answer text streams into the bubble as it arrives (delta frames); the cards come from the meta frame.
+// Cards are <details>, so they open and close by touch, mouse and keyboard without any script. Everything
+// from the server goes in as text nodes, never innerHTML.
+import { clear, el, measureHref, phoneText, telLink } from './dom.js';
 
-const SECTION = /^【([^】]{1,12})】(.*)$/;
 const LOCAL_BUREAU_KIND = '设区市人力资源和社会保障局';
+// the note line of the answer text: today's '提示：' and the earlier '【提示】'
+const NOTE_PREFIXES = ['提示：', '【提示】'];
+const DEFAULT_NOTE = '以上信息仅供参考，具体以当地人社部门的解释为准。';
 
-function tag(name) {
-  return el('span', { class: 'sec-tag' }, name);
+/** The first line of a text, without surrounding blanks. */
+export function firstLine(text) {
+  const s = String(text || '');
+  const i = s.indexOf('\n');
+  return (i < 0 ? s : s.slice(0, i)).trim();
+}
+
+/** What the reply bubble shows: the lead, else the first line of the answer; a refusal or an AI reply in full. */
+export function bubbleText(answer, text) {
+  const a = answer || {};
+  const full = String(text === undefined ? a.answer || '' : text);
+  // a refusal, and a generated (AI生成) reply, which has no lead of the notice's words: the whole text
+  if (a.in_scope === false || a.ai_generated) return full.trim();
+  if (typeof a.lead === 'string' && a.lead.trim()) return a.lead.trim();
+  return firstLine(full);
 }
 
 function isLocalBureau(office) {
   return !office.full_name && !office.full_name_unconfirmed && (office.kind === LOCAL_BUREAU_KIND || /设区市/.test(office.name));
 }
 
-export function citationCard(c, open) {
-  const summary = el(
-    'summary',
-    { class: 'cite-summary' },
-    el('span', { class: 'cite-kicker' }, '原文摘录'),
-    el('span', { class: 'cite-label' }, `第${c.label}条`),
-    c.title ? el('span', { class: 'cite-title' }, c.title) : null,
-  );
+/**
+ * One collapsible card: <details class="card card-{id}"><summary>title · sub · preview</summary>body</details>.
+ * `sub` stays in the summary (it heads the body); `preview` shows only while the card is closed, because the
+ * open body says the same in full.
+ */
+function card(id, title, { open = false, sub = null, preview = null } = {}, ...body) {
   return el(
     'details',
-    { class: 'cite-card', open: open ? true : null, 'data-measure': c.measure, 'data-label': c.label },
-    summary,
-    el('blockquote', { class: 'cite-quote' }, c.quote || ''),
+    { class: `card card-${id}`, 'data-card': id, open: open ? true : null },
     el(
-      'p',
-      { class: 'cite-meta' },
-      c.doc_title ? `《${c.doc_title}》第${c.label}条 · ` : '',
-      el('a', { href: measureHref(c.doc, c.measure) }, '查看本条全文和责任单位'),
+      'summary',
+      { class: 'card-summary' },
+      el('span', { class: 'card-title' }, title),
+      sub ? el('span', { class: 'card-sub' }, sub) : null,
+      preview ? el('span', { class: 'card-preview' }, preview) : null,
     ),
+    el('div', { class: 'card-body' }, body),
   );
 }
 
-export function officeCards(offices, answer) {
+export function quoteCard(c) {
+  return card(
+    'quote',
+    '原文',
+    { sub: [el('span', { class: 'cite-label' }, `第${c.label}条`), c.title ? el('span', { class: 'cite-title' }, c.title) : null] },
+    el('blockquote', { class: 'cite-quote', 'data-measure': c.measure, 'data-label': c.label }, c.quote || ''),
+    el('p', { class: 'card-link' }, el('a', { href: measureHref(c.doc, c.measure) }, '查看本条全文')),
+  );
+}
+
+export function officesCard(offices) {
   const list = el('ul', { class: 'offices', 'aria-label': '责任单位' });
   for (const o of offices) {
     const local = isLocalBureau(o);
@@ -54,174 +87,158 @@ export function officeCards(offices, answer) {
     } else if (o.full_name_unconfirmed) {
       lines.push(el('p', { class: 'office-full unconfirmed' }, `全称待核实：${o.full_name_unconfirmed}`));
     }
-    if (local && answer && answer.bureau) {
-      lines.push(el('p', { class: 'office-full office-local' }, `您所在城市：${answer.bureau}`));
-    }
     if (o.handles) lines.push(el('p', { class: 'office-handles' }, `负责：${o.handles}`));
     list.append(el('li', { class: 'office-card' }, lines));
   }
-  return list;
+  // collapsed, the card still says who: the short names as printed, in one line
+  return card('offices', '责任单位', { preview: offices.map((o) => o.name).join('、') }, list);
 }
 
-export function contactCard(answer) {
+export function contactCard(answer, onPickCity) {
   const hotline = (answer && answer.hotline) || '12333';
   const bureau = answer && answer.bureau;
-  return el(
-    'div',
-    { class: 'contact-card', role: 'group', 'aria-label': '去哪里办' },
-    el(
-      'p',
-      { class: 'contact-row' },
-      el('span', { class: 'contact-key' }, '就近办理'),
-      el(
-        'span',
-        { class: 'contact-value bureau' },
-        bureau || '您所在设区市的人力资源和社会保障局',
-        bureau ? null : el('span', { class: 'contact-hint' }, '（在下方选择城市，可显示具体名称）'),
-      ),
-    ),
+  const where = bureau
+    ? el('p', { class: 'contact-row' }, el('span', { class: 'contact-value bureau' }, bureau))
+    : el(
+        'p',
+        { class: 'contact-row' },
+        el('span', { class: 'contact-value' }, '您所在设区市的人力资源和社会保障局'),
+        onPickCity
+          ? el('button', { type: 'button', class: 'pick-city', onclick: onPickCity }, '选择城市，显示具体名称')
+          : null,
+      );
+  return card(
+    'contact',
+    '就近办理',
+    { open: true },
+    where,
     el(
       'p',
       { class: 'contact-row' },
       el('span', { class: 'contact-key' }, '咨询热线'),
-      el(
-        'span',
-        { class: 'contact-value' },
-        el('a', { href: `tel:${hotline.replace(/[^0-9]/g, '')}`, class: 'hotline' }, hotline),
-        ' 人力资源和社会保障服务热线',
-      ),
+      telLink(hotline, { class: 'tel hotline' }),
+      el('span', { class: 'contact-hint' }, '人力资源和社会保障服务热线'),
     ),
   );
 }
 
+export function relatedCard(citations) {
+  const list = el('ul', { class: 'related' });
+  for (const c of citations) {
+    list.append(
+      el(
+        'li',
+        { class: 'related-item' },
+        el('a', { href: measureHref(c.doc, c.measure), class: 'related-link' }, `第${c.label}条`, c.title ? ` ${c.title}` : ''),
+        c.quote ? el('p', { class: 'related-quote' }, c.quote) : null,
+      ),
+    );
+  }
+  return card('related', '相关条款', { preview: citations.map((c) => `第${c.label}条`).join('、') }, list);
+}
+
+export function sourceCard(sources) {
+  const items = sources.map((s) =>
+    el(
+      'p',
+      { class: 'source-item' },
+      el('span', { class: 'source-title' }, `《${s.title}》`),
+      el('span', { class: 'source-meta' }, [s.issuer, s.date].filter(Boolean).join('　')),
+    ),
+  );
+  return card('source', '来源', {}, items);
+}
+
+/** The 【提示】 line of the answer text when it has one, else the page's own reminder. */
+export function noteText(text) {
+  for (const line of String(text || '').split('\n')) {
+    const s = line.trim();
+    const prefix = NOTE_PREFIXES.find((p) => s.startsWith(p) && s.length > p.length);
+    if (prefix) return s.slice(prefix.length);
+  }
+  return DEFAULT_NOTE;
+}
+
 export class AnswerView {
-  /** root: the <li> of this answer; onFeedback(helpful, comment) -> Promise. */
-  constructor(root, { onFeedback } = {}) {
+  /** root: the <li> of this answer; onFeedback(helpful, comment) -> Promise; onPickCity() focuses the picker. */
+  constructor(root, { onFeedback, onPickCity } = {}) {
     this.root = root;
     this.onFeedback = onFeedback;
-    this.bubble = el('article', { class: 'bubble answer', 'aria-label': '回答', 'aria-busy': 'true' });
-    this.body = el('div', { class: 'answer-body' });
-    this.bubble.append(this.body);
-    clear(root).append(this.bubble);
+    this.onPickCity = onPickCity;
+    this.article = el('article', { class: 'answer', 'aria-label': '回答', 'aria-busy': 'true' });
+    clear(root).append(this.article);
     this.reset();
   }
 
   reset() {
-    clear(this.body);
+    clear(this.article);
     this.meta = null;
-    this.pending = '';
-    this.section = '';
-    this.skip = false;
-    this.related = 0;
-    this.contactShown = false;
-    this.noteShown = false;
-    this.partial = null;
-    this.waiting = el('p', { class: 'waiting' }, el('span', { class: 'dots', 'aria-hidden': 'true' }), '正在查找相关政策…');
-    this.body.append(this.waiting);
+    this.text = '';
+    this.shown = '';
+    this.cards = null;
+    this.note = null;
+    this.badge = el('p', { class: 'ai-badge', hidden: true }, 'AI生成');
+    this.bubble = el('div', { class: 'bubble reply' });
+    this.bubble.append(el('p', { class: 'waiting' }, el('span', { class: 'dots', 'aria-hidden': 'true' }), '正在查找相关政策…'));
+    this.article.append(this.badge, this.bubble);
+  }
+
+  /** True once the bubble shows some of the answer. */
+  get hasText() {
+    return this.shown.length > 0;
   }
 
   setMeta(meta) {
     this.meta = meta;
-    if (this.waiting) this.waiting.remove();
-    this.waiting = null;
-    this.bubble.classList.toggle('out-of-scope', !meta.in_scope);
-    if (meta.message_id) this.bubble.dataset.messageId = meta.message_id;
-    this._aiBadge();
-  }
-
-  /** Generated text is labelled "AI生成" while it streams and after (WeChat requires the label). */
-  _aiBadge() {
-    if (this.meta && this.meta.ai_generated && !this.body.querySelector('.ai-badge')) {
-      this.body.prepend(el('p', { class: 'ai-badge' }, 'AI生成 · 本回答由AI根据文件原文解读，请以下方原文为准'));
-    }
+    this.article.classList.toggle('out-of-scope', meta.in_scope === false);
+    if (meta.message_id) this.article.dataset.messageId = meta.message_id;
+    if (meta.lang) this.article.setAttribute('lang', meta.lang);
+    this.badge.hidden = !meta.ai_generated;
   }
 
   appendText(piece) {
-    this.pending += piece;
-    const lines = this.pending.split('\n');
-    this.pending = lines.pop();
-    for (const line of lines) this._line(line);
-    if (this.pending) {
-      if (!this.partial) this.partial = el('p', { class: 'line partial' });
-      this.partial.textContent = this.pending;
-      this.body.append(this.partial);
-    } else if (this.partial) {
-      this.partial.remove();
-    }
+    this.text += piece;
+    this._showBubble(bubbleText({ ...this.meta, lead: null }, this.text));
+    // the lead is the first line: once it is complete, the cards follow it
+    if (this.meta && this.meta.in_scope !== false && this.text.includes('\n')) this._showCards();
   }
 
   /** The complete answer (from the stream or from /v1/ask). */
   finish(answer) {
-    if (!this.meta) {
-      this.setMeta(answer);
-      this.appendText(answer.answer || '');
+    this.meta = { ...(this.meta || {}), ...answer };
+    this.setMeta(this.meta);
+    this.text = answer.answer || this.text;
+    this._showBubble(bubbleText(this.meta, this.text));
+    if (this.meta.in_scope !== false) {
+      this._showCards();
+      this.note.textContent = noteText(this.text); // the whole text is in now
     }
-    this.meta = { ...this.meta, ...answer };
-    if (this.partial) this.partial.remove();
-    this.partial = null;
-    if (this.pending) this._line(this.pending);
-    this.pending = '';
-    if (this.meta.ai_generated) {
-      // the generated text has no 【】 sections: the citation and the offices still come from the decision
-      const citations = this.meta.citations || [];
-      if (citations.length && !this.body.querySelector('.cite-card')) this.body.append(citationCard(citations[0], false));
-      if ((this.meta.offices || []).length && !this.body.querySelector('.offices')) {
-        this.body.append(officeCards(this.meta.offices, this.meta));
-      }
-    }
-    if (!this.contactShown) this.body.append(contactCard(this.meta));
-    if (!this.noteShown) {
-      this.body.append(el('p', { class: 'note' }, tag('提示'), '以上信息仅供参考，具体以当地人社部门的解释为准。'));
-    }
-    this._aiBadge();
-    this.bubble.append(this._feedback());
-    this.bubble.setAttribute('aria-busy', 'false');
+    this.article.append(this._feedback());
+    this.article.setAttribute('aria-busy', 'false');
   }
 
-  _line(line) {
-    const meta = this.meta || {};
-    const citations = meta.citations || [];
-    const offices = meta.offices || [];
-    const m = SECTION.exec(line);
-    if (m) {
-      const [, name, rest] = m;
-      this.section = name;
-      this.skip = false;
-      if (name === '原文摘录' && citations.length) {
-        this.body.append(citationCard(citations[0], true));
-        this.skip = true; // the quoted lines are in the card
-      } else if (name === '责任单位') {
-        this.body.append(el('p', { class: 'sec' }, tag(name), rest));
-        if (offices.length) {
-          this.body.append(officeCards(offices, meta));
-          this.skip = true; // the "· office" lines are in the cards
-        }
-      } else if (name === '办理渠道') {
-        this.body.append(el('p', { class: 'sec' }, tag(name), rest));
-        this.body.append(contactCard(meta));
-        this.contactShown = true;
-      } else if (name === '提示') {
-        this.body.append(el('p', { class: 'note' }, tag(name), rest));
-        this.noteShown = true;
-      } else if (name === '来源') {
-        this.body.append(el('p', { class: 'sec source' }, tag(name), rest));
-      } else if (name === '适用政策') {
-        this.body.append(el('p', { class: 'sec measure' }, tag(name), rest));
-      } else {
-        this.body.append(el('p', { class: 'sec' }, tag(name), rest));
-      }
-      return;
-    }
-    if (this.skip) return;
-    if (this.section === '相关条款' && line.startsWith('·')) {
-      this.related += 1;
-      const c = citations[this.related];
-      this.body.append(
-        el('p', { class: 'line related' }, line, c ? ' ' : null, c ? el('a', { href: measureHref(c.doc, c.measure) }, '查看') : null),
-      );
-      return;
-    }
-    this.body.append(el('p', { class: 'line' }, line));
+  _showBubble(text) {
+    if (text === this.shown) return;
+    this.shown = text;
+    const hotline = (this.meta && this.meta.hotline) || '12333';
+    clear(this.bubble).append(el('p', { class: 'reply-text' }, phoneText(text, hotline)));
+  }
+
+  _showCards() {
+    if (this.cards) return;
+    const m = this.meta || {};
+    const citations = m.citations || [];
+    const offices = m.offices || [];
+    const sources = m.sources || [];
+    this.cards = el('div', { class: 'cards' });
+    if (citations.length) this.cards.append(quoteCard(citations[0]));
+    if (offices.length) this.cards.append(officesCard(offices));
+    this.cards.append(contactCard(m, this.onPickCity));
+    if (citations.length > 1) this.cards.append(relatedCard(citations.slice(1)));
+    if (sources.length) this.cards.append(sourceCard(sources));
+    this.note = el('p', { class: 'note' }, noteText(this.text));
+    this.cards.append(this.note);
+    this.article.append(this.cards);
   }
 
   _feedback() {

@@ -96,6 +96,29 @@ test('errors with a status are reported, 503 and 413 included; the body may come
   await assert.rejects(request.askStream(BODY), { status: 413, code: 'question_too_long', message: '问题太长了' });
 });
 
+test('a busy service (503 + Retry-After) is an error with the wait, not re-asked in one piece', async () => {
+  for (const headersStatus of [true, false]) {
+    global.wx = fakeWx({
+      '/v1/ask/stream': () => ({
+        ...errorResponse(503, 'busy', '当前咨询人数较多，请稍后再试', { 'Retry-After': '4' })(),
+        headersStatus,
+      }),
+      '/v1/ask': plainAnswer,
+    });
+    await assert.rejects(request.askStream(BODY), (err) => {
+      assert.equal(err.kind, 'http');
+      assert.equal(err.status, 503);
+      assert.equal(err.code, 'busy');
+      assert.equal(err.retryAfter, 4);
+      return true;
+    });
+    assert.deepEqual(global.wx.calls.map((c) => c.path), ['/v1/ask/stream']);
+  }
+  // without Retry-After a 503 is a service still starting: no wait
+  global.wx = fakeWx({ '/v1/ask': () => ({ statusCode: 503, header: {}, data: { code: 'not_ready', message: '服务正在启动' } }) });
+  await assert.rejects(request.requestJSON({ path: '/v1/ask', method: 'POST', data: BODY }), { status: 503, retryAfter: 0 });
+});
+
 test('falls back to /v1/ask: stream route missing, no onChunkReceived, canIUse says no, network failure', async () => {
   global.wx = fakeWx({ '/v1/ask/stream': errorResponse(404, 'not_found', '没有这个地址'), '/v1/ask': plainAnswer });
   assert.equal((await request.askStream(BODY)).message_id, 'plain');
@@ -192,9 +215,9 @@ test('Retry-After as seconds or an HTTP date', () => {
 
 test('a replace frame: the generated text shown so far is dropped for the deterministic answer', async () => {
   const frames = [
-    { type: 'meta', in_scope: true, ai_generated: true, citations: [], offices: [], message_id: 'm', session_id: 's' },
+    { type: 'meta', in_scope: true, ai_generated: true, lead: '', citations: [], offices: [], message_id: 'm', session_id: 's' },
     { type: 'delta', text: '符合条件的企业可以享受稳岗返还。' },
-    { type: 'replace', text: '【适用政策】确定的回答', ai_generated: false, fallback: 'guard:number' },
+    { type: 'replace', text: '【适用政策】确定的回答', lead: '确定的回答', ai_generated: false, fallback: 'guard:number' },
     { type: 'end', message_id: 'm', ai_generated: false },
   ];
   const sse = frames.map((f) => 'data: ' + JSON.stringify(f) + '\n\n').join('') + 'data: [DONE]\n\n';
@@ -206,6 +229,7 @@ test('a replace frame: the generated text shown so far is dropped for the determ
   const answer = await request.askStream(BODY, handlers);
   assert.equal(answer.answer, '【适用政策】确定的回答');
   assert.equal(answer.ai_generated, false);
+  assert.equal(answer.lead, '确定的回答', 'the deterministic lead comes back with the replace frame');
   assert.equal(seen.restarts, 1);
   assert.equal(seen.meta, 2);
   assert.equal(seen.deltas[seen.deltas.length - 1], '【适用政策】确定的回答');

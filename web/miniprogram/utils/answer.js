@@ -1,14 +1,30 @@
 /**
- * Turns an answer (meta fields + the text streamed so far) into display blocks for chat.wxml - the same
- * layout as the H5 page: the service's own lines, with 【原文摘录】 shown as a collapsible citation card,
- * 【责任单位】 as office cards and 【办理渠道】 with the city bureau and 12333. Unknown sections stay text.
- * WXML {{}} bindings are always text, so nothing here can inject markup.
+ * Turns an answer (its fields + the text streamed so far) into what chat.wxml shows - the same layout as
+ * the H5 page, each fact once:
+ *
+ *   bubble     answer.lead (fallback: the first line of answer.answer); a refusal (in_scope false) and a
+ *              generated reply (ai_generated, AI生成) whole
+ *   cards      原文 (citations[0]: label, section title, verbatim quote), 责任单位 (one row per office: short
+ *              name as printed, full name or 全称待核实, duties), 就近办理 (the city bureau or a prompt to
+ *              pick the city; 12333), 相关条款 (citations[1:]), 来源 (title, issuer, date)
+ *
+ *   buildView(answer, text, final, opened) -> {lead: [{text, phone, key}], inScope, aiGenerated, lang,
+ *                                              cards: [{key, title, open, sub, preview, ...}], note}
+ *
+ * Phone numbers in text become parts with `phone` set, which the page renders as a tap target that calls
+ * wx.makePhoneCall. WXML {{}} bindings are always text, so nothing here can inject markup.
  */
 'use strict';
 
-const SECTION = /^【([^】]{1,12})】(.*)$/;
 const LOCAL_BUREAU_KIND = '设区市人力资源和社会保障局';
-const NOTE = '以上信息仅供参考，具体以当地人社部门的解释为准。';
+// the note line of the answer text: today's '提示：' and the earlier '【提示】'
+const NOTE_PREFIXES = ['提示：', '【提示】'];
+const DEFAULT_NOTE = '以上信息仅供参考，具体以当地人社部门的解释为准。';
+const HOTLINE = '12333';
+// the service's back-pressure codes (503), as in utils/request.js (this module stays free of wx and config)
+const BUSY_CODES = ['busy', 'server_busy'];
+// which cards start open: where to go (short, and the number to call); the others on a tap
+const OPEN_AT_FIRST = { contact: true };
 
 function isLocalBureau(o) {
   return !o.full_name && !o.full_name_unconfirmed && (o.kind === LOCAL_BUREAU_KIND || /设区市/.test(o.name || ''));
@@ -18,21 +34,71 @@ function measureAnchor(doc, measure) {
   return doc + '-' + measure;
 }
 
-function citeBlock(c, open) {
+function firstLine(text) {
+  const s = String(text || '');
+  const i = s.indexOf('\n');
+  return (i < 0 ? s : s.slice(0, i)).trim();
+}
+
+/** What the reply bubble shows: the lead, else the first line of the answer; a refusal or an AI reply in full. */
+function bubbleText(answer, text) {
+  const a = answer || {};
+  const full = String(text === undefined ? a.answer || '' : text);
+  // a refusal, and a generated (AI生成) reply, which has no lead of the notice's words: the whole text
+  if (a.in_scope === false || a.ai_generated) return full.trim();
+  if (typeof a.lead === 'string' && a.lead.trim()) return a.lead.trim();
+  return firstLine(full);
+}
+
+/** 'tel 12333 now' -> [{text: 'tel ', phone: ''}, {text: '12333', phone: '12333'}, {text: ' now', phone: ''}] */
+function phoneParts(text, number) {
+  const s = String(text || '');
+  const n = String(number || HOTLINE);
+  const digits = n.replace(/[^0-9]/g, '');
+  const parts = [];
+  s.split(n).forEach((piece, i) => {
+    if (i) parts.push({ text: n, phone: digits });
+    if (piece) parts.push({ text: piece, phone: '' });
+  });
+  parts.forEach((p, i) => {
+    p.key = i; // wx:key
+  });
+  return parts;
+}
+
+/** The 【提示】 line of the answer text when it has one, else the client's own reminder. */
+function noteText(text) {
+  const lines = String(text || '').split('\n');
+  for (let i = 0; i < lines.length; i += 1) {
+    const s = lines[i].trim();
+    for (let k = 0; k < NOTE_PREFIXES.length; k += 1) {
+      const p = NOTE_PREFIXES[k];
+      if (s.indexOf(p) === 0 && s.length > p.length) return s.slice(p.length);
+    }
+  }
+  return DEFAULT_NOTE;
+}
+
+function quoteCard(c) {
   return {
-    kind: 'cite',
-    open: Boolean(open),
+    key: 'quote',
+    title: '原文',
+    sub: '第' + c.label + '条' + (c.title ? ' ' + c.title : ''),
+    preview: '',
     label: c.label,
-    title: c.title || '',
+    section: c.title || '',
     quote: c.quote || '',
-    docTitle: c.doc_title || '',
     anchor: measureAnchor(c.doc, c.measure),
   };
 }
 
-function officeBlock(offices, meta) {
+function officesCard(offices) {
   return {
-    kind: 'offices',
+    key: 'offices',
+    title: '责任单位',
+    sub: '',
+    // collapsed, the card still says who: the short names as printed, in one line
+    preview: offices.map((o) => o.name).join('、'),
     items: offices.map((o) => {
       const local = isLocalBureau(o);
       let full = '';
@@ -44,103 +110,99 @@ function officeBlock(offices, meta) {
       }
       return {
         name: o.name,
+        kind: local ? '' : o.kind || '',
         full,
         unconfirmed,
-        kind: local ? '' : o.kind || '',
-        local: local && meta.bureau ? '您所在城市：' + meta.bureau : '',
         handles: o.handles ? '负责：' + o.handles : '',
       };
     }),
   };
 }
 
-function contactBlock(meta) {
-  const hotline = meta.hotline || '12333';
+function contactCard(a) {
+  const hotline = String(a.hotline || HOTLINE);
   return {
-    kind: 'contact',
-    bureau: meta.bureau || '您所在设区市的人力资源和社会保障局',
-    hint: meta.bureau ? '' : '（在上方选择城市，可显示具体名称）',
+    key: 'contact',
+    title: '就近办理',
+    sub: '',
+    preview: a.bureau || '',
+    bureau: a.bureau || '您所在设区市的人力资源和社会保障局',
+    hint: a.bureau ? '' : '在下方选择所在城市，可显示具体名称',
     hotline,
-    phone: String(hotline).replace(/[^0-9]/g, ''),
+    phone: hotline.replace(/[^0-9]/g, ''),
+  };
+}
+
+function relatedCard(citations) {
+  return {
+    key: 'related',
+    title: '相关条款',
+    sub: '',
+    preview: citations.map((c) => '第' + c.label + '条').join('、'),
+    items: citations.map((c, i) => ({
+      key: i,
+      label: '第' + c.label + '条' + (c.title ? ' ' + c.title : ''),
+      quote: c.quote || '',
+      anchor: measureAnchor(c.doc, c.measure),
+    })),
+  };
+}
+
+function sourceCard(sources) {
+  return {
+    key: 'source',
+    title: '来源',
+    sub: '',
+    preview: '',
+    items: sources.map((s, i) => ({ key: i, title: '《' + s.title + '》', meta: [s.issuer, s.date].filter(Boolean).join('　') })),
   };
 }
 
 /**
- * meta: the answer's fields (citations, offices, bureau, hotline, …); text: the answer text so far;
- * final: true once the whole answer is in (adds the contact card and the note if the text had none).
+ * answer: the answer's fields (meta frame or /v1/ask body); text: the answer text so far; final: the whole
+ * answer is in; opened: {cardKey: bool} the reader's own open/closed choices, kept across re-renders.
+ * The cards appear once the lead (the first line) is complete, or at the end.
  */
-function buildBlocks(meta, text, final) {
-  const m = meta || {};
-  const citations = m.citations || [];
-  const offices = m.offices || [];
-  const blocks = [];
-  let section = '';
-  let skip = false;
-  let related = 0;
-  let contact = false;
-  let note = false;
-  const lines = String(text || '').split('\n');
-  // while streaming, the last piece may be an unfinished line: show it as plain text
-  const partial = final ? null : lines.pop();
-  for (const line of lines) {
-    if (!line) continue;
-    const s = SECTION.exec(line);
-    if (s) {
-      const name = s[1];
-      const rest = s[2];
-      section = name;
-      skip = false;
-      if (name === '原文摘录' && citations.length) {
-        blocks.push(citeBlock(citations[0], true));
-        skip = true;
-      } else if (name === '责任单位') {
-        blocks.push({ kind: 'sec', tag: name, text: rest, cls: '' });
-        if (offices.length) {
-          blocks.push(officeBlock(offices, m));
-          skip = true;
-        }
-      } else if (name === '办理渠道') {
-        blocks.push({ kind: 'sec', tag: name, text: rest, cls: '' });
-        blocks.push(contactBlock(m));
-        contact = true;
-      } else if (name === '提示') {
-        blocks.push({ kind: 'note', tag: name, text: rest });
-        note = true;
-      } else {
-        const cls = name === '适用政策' ? 'measure' : name === '来源' ? 'source' : '';
-        blocks.push({ kind: 'sec', tag: name, text: rest, cls });
-      }
-      continue;
-    }
-    if (skip) continue;
-    if (section === '相关条款' && line.charAt(0) === '·') {
-      related += 1;
-      const c = citations[related];
-      blocks.push({ kind: 'line', text: line, anchor: c ? measureAnchor(c.doc, c.measure) : '' });
-      continue;
-    }
-    blocks.push({ kind: 'line', text: line, anchor: '' });
-  }
-  if (partial) blocks.push({ kind: 'line', text: partial, anchor: '' });
-  if (final && m.ai_generated) {
-    // generated text has no 【】 sections: the citation and the offices still come from the decision
-    if (citations.length && !blocks.some((b) => b.kind === 'cite')) blocks.push(citeBlock(citations[0], false));
-    if (offices.length && !blocks.some((b) => b.kind === 'offices')) blocks.push(officeBlock(offices, m));
-  }
-  if (final) {
-    if (!contact) blocks.push(contactBlock(m));
-    if (!note) blocks.push({ kind: 'note', tag: '提示', text: NOTE });
-  }
-  blocks.forEach((b, i) => {
-    b.key = i; // wx:key
+function buildView(answer, text, final, opened) {
+  const a = answer || {};
+  const full = String(text === undefined ? a.answer || '' : text);
+  const inScope = a.in_scope !== false;
+  const leadText = final ? bubbleText(a, full) : bubbleText(Object.assign({}, a, { lead: null }), full);
+  const view = {
+    leadText,
+    lead: phoneParts(leadText, a.hotline),
+    inScope,
+    aiGenerated: Boolean(a.ai_generated),
+    lang: a.lang || '',
+    cards: [],
+    note: '',
+  };
+  if (!inScope || !answer || (!final && full.indexOf('\n') < 0)) return view;
+  const citations = a.citations || [];
+  const offices = a.offices || [];
+  const sources = a.sources || [];
+  if (citations.length) view.cards.push(quoteCard(citations[0]));
+  if (offices.length) view.cards.push(officesCard(offices));
+  view.cards.push(contactCard(a));
+  if (citations.length > 1) view.cards.push(relatedCard(citations.slice(1)));
+  if (sources.length) view.cards.push(sourceCard(sources));
+  const choice = opened || {};
+  view.cards.forEach((c) => {
+    c.open = Object.prototype.hasOwnProperty.call(choice, c.key) ? Boolean(choice[c.key]) : Boolean(OPEN_AT_FIRST[c.key]);
   });
-  return blocks;
+  view.note = noteText(full);
+  return view;
 }
 
-/** Words a citizen understands for an ApiError (see utils/request.js). */
+/** Words a citizen understands for an ApiError (see utils/request.js); `parts` has the 12333 tap target. */
 function describeError(err, maxChars) {
+  const info = errorInfo(err || {}, maxChars);
+  info.parts = phoneParts(info.text, HOTLINE);
+  return info;
+}
+
+function errorInfo(e, maxChars) {
   const phone = '如果一直不行，可以拨打 12333 咨询。';
-  const e = err || {};
   if (e.kind === 'network') return { title: '网络连接失败', text: '没能连上服务，请检查手机网络后点“重试”。' + phone, retry: true };
   if (e.kind === 'timeout') return { title: '服务响应超时', text: '服务暂时没有回应，请稍后点“重试”。' + phone, retry: true };
   if (e.kind === 'protocol') return { title: '回答没有完整收到', text: '网络可能中断了，请点“重试”。', retry: true };
@@ -154,6 +216,11 @@ function describeError(err, maxChars) {
   }
   if (e.status === 401) return { title: '需要重新登录', text: e.message || '登录已失效，请点“重试”。', retry: true };
   if (e.status === 403) return { title: '无法提交', text: e.message || '这个问题无法提交。' + phone };
+  if (e.status === 503 && e.code !== 'not_ready' && (BUSY_CODES.indexOf(e.code) >= 0 || e.retryAfter)) {
+    // back-pressure: too many questions at once; the server says when to come back
+    const wait = e.retryAfter || 1;
+    return { title: '现在咨询的人较多，请稍后再试', text: '请 ' + wait + ' 秒后点“重试”。' + phone, retry: true, wait: wait };
+  }
   if (e.status === 503) return { title: '服务正在启动', text: '系统正在准备中，请稍等片刻后点“重试”。' + phone, retry: true };
   return { title: '服务暂时出错了', text: '请稍后点“重试”。' + phone, retry: true };
 }
@@ -163,4 +230,4 @@ function charCount(text) {
   return Array.from(text || '').length;
 }
 
-module.exports = { buildBlocks, describeError, charCount, measureAnchor };
+module.exports = { buildView, bubbleText, firstLine, phoneParts, noteText, describeError, charCount, measureAnchor };

@@ -11,6 +11,9 @@
 const config = require('../config.js');
 const { SSEParser, Utf8Decoder, AnswerCollector, toMessage } = require('./sse.js');
 
+// the service's back-pressure codes (503): too many answers in flight, too many connections
+const BUSY_CODES = ['busy', 'server_busy'];
+
 let tokenProvider = null; // () => Promise<string|null>, set by app.js after login
 let onUnauthorized = null; // () => Promise<void>, clears the token so the next call logs in again
 
@@ -70,7 +73,14 @@ function httpError(statusCode, header, data) {
     status: statusCode,
     code: typeof body.code === 'string' ? body.code : '',
     message: typeof body.message === 'string' ? body.message : '',
-    retryAfter: statusCode === 429 ? retryAfterSeconds(headerValue(header, 'Retry-After')) || 5 : 0,
+    // 429: always wait (5 s when the header is missing); 503: wait when the service says how long or says
+    // it is busy (back-pressure, 1 s by default); any other 503 without Retry-After is a service still starting
+    retryAfter:
+      statusCode === 429
+        ? retryAfterSeconds(headerValue(header, 'Retry-After')) || 5
+        : statusCode === 503
+          ? retryAfterSeconds(headerValue(header, 'Retry-After')) || (BUSY_CODES.indexOf(body.code) >= 0 ? 1 : 0)
+          : 0,
   });
 }
 
@@ -276,4 +286,4 @@ function sendFeedback(messageId, helpful, comment) {
   return requestJSON({ path: '/v1/feedback', method: 'POST', data });
 }
 
-module.exports = { ApiError, askStream, askPlain, requestJSON, sendFeedback, setAuth, retryAfterSeconds };
+module.exports = { ApiError, BUSY_CODES, askStream, askPlain, requestJSON, sendFeedback, setAuth, retryAfterSeconds };

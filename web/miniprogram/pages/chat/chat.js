@@ -1,9 +1,12 @@
-// The chat page: same layout as the H5 page. Streams through /v1/ask/stream (wx.request enableChunked),
-// falls back to /v1/ask, keeps the session_id for follow-ups, batches setData while text streams in.
+// The chat page: same layout as the H5 page (the lead as the reply bubble, the rest as cards that open on a
+// tap). Streams through /v1/ask/stream (wx.request enableChunked), falls back to /v1/ask, keeps the
+// session_id for follow-ups, batches setData while text streams in, scrolls each answer's top into view
+// (utils/follow.js) unless the reader is reading back.
 const config = require('../../config.js');
 const { askStream, requestJSON, sendFeedback } = require('../../utils/request.js');
-const { buildBlocks, describeError, charCount } = require('../../utils/answer.js');
+const { buildView, describeError, charCount } = require('../../utils/answer.js');
 const { createBatcher } = require('../../utils/throttle.js');
+const { createFollower } = require('../../utils/follow.js');
 
 const NO_CITY = '未选择（江苏省）';
 const CITY_KEY = 'policybot.city';
@@ -30,6 +33,8 @@ Page({
     this.nextId = 1;
     this.cooldownUntil = 0;
     this.batch = createBatcher(this, config.setDataInterval);
+    this.follow = createFollower();
+    this.opened = {}; // message id -> {cardKey: open?}, the reader's choices, kept while text streams in
     this.loadDocuments();
     this.loadCities();
     this.loadChips();
@@ -143,8 +148,10 @@ Page({
       this.setData({ status: '提问太频繁了，请等 ' + wait + ' 秒后再试。' });
       return;
     }
-    const messages = this.data.messages.concat([{ id: 'm' + this.nextId++, role: 'user', text }]);
-    const patch = { messages, status: '' };
+    const userId = 'm' + this.nextId++;
+    const messages = this.data.messages.concat([{ id: userId, role: 'user', text }]);
+    this.follow.start();
+    const patch = { messages, status: '', scrollInto: userId };
     if (fromInput) Object.assign(patch, { input: '', count: 0, over: false });
     this.setData(patch);
     this.run(text);
@@ -155,10 +162,10 @@ Page({
     const index = this.data.messages.length;
     const id = 'm' + this.nextId++;
     const path = 'messages[' + index + ']';
+    // no scrolling to the still empty answer: see utils/follow.js
     this.setData({
       busy: true,
-      [path]: { id, role: 'bot', waiting: true, blocks: [], inScope: true, question: text },
-      scrollInto: id,
+      [path]: { id, role: 'bot', waiting: true, view: null, inScope: true, question: text },
     });
     const body = { question: text };
     if (this.sessionId) body.session_id = this.sessionId;
@@ -166,14 +173,22 @@ Page({
 
     let meta = null;
     let streamed = '';
-    const render = (final) => ({ [path + '.blocks']: buildBlocks(meta, streamed, final) });
+    let revealed = false;
+    const render = (final) => {
+      const view = buildView(meta, streamed, final, this.opened[id]);
+      const patch = { [path + '.view']: view, [path + '.waiting']: !view.leadText && !final };
+      if ((final || !revealed) && view.leadText) {
+        revealed = true;
+        const into = this.follow.reveal(id);
+        if (into) patch.scrollInto = into;
+      }
+      return patch;
+    };
     askStream(body, {
       onMeta: (m) => {
         meta = m;
         if (m.session_id) this.sessionId = m.session_id;
-        this.batch.set(
-          Object.assign({ [path + '.waiting']: false, [path + '.inScope']: m.in_scope, [path + '.ai']: Boolean(m.ai_generated) }, render(false)),
-        );
+        this.batch.set({ [path + '.inScope']: m.in_scope !== false });
       },
       onDelta: (piece) => {
         streamed += piece;
@@ -182,7 +197,8 @@ Page({
       onRestart: () => {
         meta = null;
         streamed = '';
-        this.batch.set({ [path + '.blocks']: [], [path + '.waiting']: true, [path + '.ai']: false });
+        revealed = false;
+        this.batch.set({ [path + '.view']: null, [path + '.waiting']: true });
       },
     })
       .then((answer) => {
@@ -191,9 +207,7 @@ Page({
         if (answer.session_id) this.sessionId = answer.session_id;
         this.batch.set(
           Object.assign(render(true), {
-            [path + '.waiting']: false,
-            [path + '.inScope']: answer.in_scope,
-            [path + '.ai']: Boolean(answer.ai_generated),
+            [path + '.inScope']: answer.in_scope !== false,
             [path + '.messageId']: answer.message_id,
             [path + '.feedback']: 'open',
             busy: false,
@@ -212,9 +226,11 @@ Page({
     const patch = {
       busy: false,
       [path + '.waiting']: false,
-      [path + '.blocks']: [],
-      [path + '.error']: { title: info.title, text: info.text, retry: Boolean(info.retry), wait: 0 },
+      [path + '.view']: null,
+      [path + '.error']: { title: info.title, parts: info.parts, retry: Boolean(info.retry), wait: 0 },
     };
+    const into = this.follow.reveal(this.data.messages[index] && this.data.messages[index].id);
+    if (into) patch.scrollInto = into;
     if (info.restore && !this.data.input) Object.assign(patch, { input: text, count: charCount(text) });
     this.setData(patch);
     if (info.wait) {
@@ -244,10 +260,25 @@ Page({
   },
 
   // --- answer actions ------------------------------------------------------------------------------
-  onToggleCite(e) {
-    const { index, block } = e.currentTarget.dataset;
-    const key = 'messages[' + index + '].blocks[' + block + '].open';
-    this.setData({ [key]: !this.data.messages[index].blocks[block].open });
+  onToggleCard(e) {
+    const index = Number(e.currentTarget.dataset.index);
+    const at = Number(e.currentTarget.dataset.card);
+    const msg = this.data.messages[index];
+    const card = msg && msg.view && msg.view.cards[at];
+    if (!card) return;
+    const open = !card.open;
+    this.opened[msg.id] = Object.assign({}, this.opened[msg.id], { [card.key]: open });
+    this.setData({ ['messages[' + index + '].view.cards[' + at + '].open']: open });
+  },
+
+  onLogTouchStart(e) {
+    const t = e.touches && e.touches[0];
+    this.follow.touchStart(t ? t.clientY : null);
+  },
+
+  onLogTouchMove(e) {
+    const t = e.touches && e.touches[0];
+    if (this.data.busy && t) this.follow.touchMove(t.clientY);
   },
 
   onOpenMeasure(e) {
@@ -297,6 +328,7 @@ Page({
 
   onRestart() {
     this.sessionId = null;
+    this.opened = {};
     this.setData({ messages: [], status: '已开始新的对话。' });
   },
 });

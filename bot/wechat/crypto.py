@@ -36,6 +36,18 @@ class SignatureInvalid(PolicyBotError):
     status = 403
 
 
+class RequestExpired(SignatureInvalid):
+    """The signed timestamp is outside the accepted window: an old (replayed) or forged request."""
+
+    code = "request_expired"
+
+
+class RequestReplayed(SignatureInvalid):
+    """The same signed timestamp and nonce came again with another body."""
+
+    code = "request_replayed"
+
+
 class MessageInvalid(PolicyBotError):
     code = "invalid_message"
     status = 400

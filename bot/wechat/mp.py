@@ -2,7 +2,13 @@
 
 WeChat posts each message as XML and waits 5 seconds, then retries up to 3 times. This channel:
 
-* checks the signature of every request (403 otherwise) and, in safe mode, the ``msg_signature`` and AppID;
+* checks the signature of every request (403 otherwise) and, in safe mode, the ``msg_signature`` over the
+  encrypted body and the AppID; with an EncodingAESKey configured, unencrypted messages are refused;
+* refuses replays: the signed timestamp must be within ``mp_timestamp_window_seconds`` of now, and a
+  timestamp + nonce pair is remembered for that long - the same pair with another body is refused (in plain
+  mode the signature does not cover the body, so a logged signed URL would otherwise let anyone post as
+  anyone); the same pair with the same body is WeChat's retry and gets the deduplicated reply. The
+  ``openid`` query parameter WeChat adds must name the message's sender;
 * parses XML with defusedxml (no DTD, no entities: a billion-laughs body is a 400 at once);
 * answers text messages through :meth:`ChatService.ask` (user = the sender's openid, one session per openid,
   local content filter) with a passive text reply of at most 2048 bytes: the measure, a short quote, the
@@ -21,6 +27,8 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
 import secrets
@@ -43,8 +51,16 @@ from bot.auth import user_tag
 from bot.config import Settings
 from bot.errors import PolicyBotError
 from bot.service import ChatService
-from bot.wechat import WeChatClient, WeChatNotConfigured
-from bot.wechat_crypto import MessageCrypto, MessageInvalid, check_signature
+from bot.shared import RedisMpState
+from bot.wechat.client import WeChatClient, WeChatNotConfigured
+from bot.wechat.crypto import (
+    MessageCrypto,
+    MessageInvalid,
+    RequestExpired,
+    RequestReplayed,
+    SignatureInvalid,
+    check_signature,
+)
 
 log = logging.getLogger("policybot.wechat.mp")
 
@@ -179,7 +195,7 @@ class _Pending:
 
 
 class OfficialAccount:
-    """The Official Account endpoint's logic; :mod:`bot.wechat_routes` maps HTTP onto it."""
+    """The Official Account endpoint's logic; :mod:`bot.wechat.routes` maps HTTP onto it."""
 
     def __init__(self, settings: Settings, service: ChatService, client: WeChatClient | None = None) -> None:
         if settings.mp_token is None or not settings.mp_token.get_secret_value():
@@ -201,13 +217,46 @@ class OfficialAccount:
         self.texts: dict[str, str] = {k: v for k, v in raw.items() if isinstance(v, str)}
         self.reply_templates: dict[str, str] = dict(raw["reply"])
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mp-answer")
+        # with Redis (bot.shared) dedup, delivery, nonces and conversations hold across workers
+        self.shared = (
+            RedisMpState(service.shared, settings.mp_dedup_seconds, settings.session_ttl_seconds)
+            if (service.shared is not None)
+            else None
+        )
         self._lock = threading.Lock()
         self._recent: TTLCache[str, _Pending] = TTLCache(maxsize=10_000, ttl=settings.mp_dedup_seconds)
         self._sessions: TTLCache[str, str] = TTLCache(maxsize=settings.max_sessions, ttl=settings.session_ttl_seconds)
+        self.window = settings.mp_timestamp_window_seconds
+        # (timestamp, nonce) -> body digest; a pair outside the window is refused anyway, so 2x window suffices
+        self._nonces: TTLCache[tuple[str, str], str] = TTLCache(maxsize=200_000, ttl=2 * self.window)
+
+    # --- freshness -----------------------------------------------------------------------------------
+    def check_fresh(self, timestamp: str, nonce: str, body: bytes, now: float | None = None) -> None:
+        """Refuse a timestamp outside the window and a timestamp + nonce pair seen with another body."""
+        try:
+            ts = int(timestamp)
+        except ValueError as exc:
+            raise SignatureInvalid("签名校验失败", detail="timestamp is not a number") from exc
+        if abs((now if now is not None else time.time()) - ts) > self.window:
+            raise RequestExpired("请求已过期", detail=f"timestamp {ts} outside ±{self.window}s")
+        digest = hashlib.sha256(body).hexdigest()
+        if self.shared is not None:
+            seen = self.shared.remember_nonce(timestamp, nonce, digest, 2 * self.window)
+            if seen is None:
+                return
+        else:
+            with self._lock:
+                seen = self._nonces.get((timestamp, nonce))
+                if seen is None:
+                    self._nonces[(timestamp, nonce)] = digest
+                    return
+        if seen != digest:
+            raise RequestReplayed("请求重复", detail="timestamp and nonce already used with another body")
 
     # --- URL check ---------------------------------------------------------------------------------
     def verify_url(self, signature: str, timestamp: str, nonce: str, echostr: str) -> str:
         check_signature(signature, self.token, timestamp, nonce)
+        self.check_fresh(timestamp, nonce, echostr.encode("utf-8"))
         return echostr
 
     # --- messages ------------------------------------------------------------------------------------
@@ -220,10 +269,16 @@ class OfficialAccount:
         nonce: str,
         encrypt_type: str = "",
         msg_signature: str = "",
+        openid: str = "",
     ) -> MpReply:
         check_signature(signature, self.token, timestamp, nonce)
+        self.check_fresh(timestamp, nonce, body)
         root = parse_xml(body)
         encrypted = encrypt_type.lower() == "aes"
+        if self.crypto is not None and not encrypted:
+            # with a key configured the console is in compatible or safe mode: every message is encrypted,
+            # and only the encrypted form is signed together with its body
+            raise SignatureInvalid("消息未加密", detail="EncodingAESKey configured but encrypt_type is not aes")
         if encrypted:
             if self.crypto is None:
                 raise MessageInvalid("未配置消息加解密密钥", detail="encrypt_type=aes without EncodingAESKey")
@@ -231,6 +286,8 @@ class OfficialAccount:
             check_signature(msg_signature, self.token, timestamp, nonce, encrypt)
             root = parse_xml(self.crypto.decrypt(encrypt).encode("utf-8"))
         msg = InboundMessage.from_xml(root)
+        if openid and not hmac.compare_digest(openid.encode(), msg.from_user.encode()):
+            raise SignatureInvalid("签名校验失败", detail="openid in the URL is not the sender")
         text = self._respond(msg)
         if text is None:
             return MpReply(SUCCESS)
@@ -247,11 +304,17 @@ class OfficialAccount:
             return self.texts["welcome"] if msg.event == "subscribe" else None
         if msg.msg_type != "text" or not msg.content.strip():
             return self.texts["help"]
+        key = msg.dedup_key
         with self._lock:
-            pending = self._recent.get(msg.dedup_key)
+            pending = self._recent.get(key)
             if pending is None:
-                pending = _Pending(self._executor.submit(self._answer, msg))
-                self._recent[msg.dedup_key] = pending
+                if self.shared is not None and not self.shared.claim(key):
+                    pending = None  # another worker is answering this message
+                else:
+                    pending = _Pending(self._executor.submit(self._answer, msg))
+                    self._recent[key] = pending
+        if pending is None:
+            return self._reply_from_elsewhere(key)
         try:
             text = pending.future.result(timeout=self.deadline)
         except FutureTimeout:
@@ -259,15 +322,40 @@ class OfficialAccount:
                 if not pending.deferred:
                     pending.deferred = True
                     log.info("mp answer for %s late (> %.1fs): will push", user_tag(msg.from_user), self.deadline)
-                    pending.future.add_done_callback(lambda f: self._push(msg.from_user, f))
+                    pending.future.add_done_callback(lambda f: self._push(msg.from_user, f, key))
             return None
         with pending.lock:
-            return None if pending.deferred else text
+            if pending.deferred:
+                return None
+        if self.shared is not None and not self.shared.claim_delivery(key, "passive"):
+            return None
+        return text
+
+    def _reply_from_elsewhere(self, key: str) -> str | None:
+        """A retry on this worker of a message another worker answers: its reply when published in time."""
+        assert self.shared is not None
+        deadline = time.monotonic() + self.deadline
+        wait = threading.Event()
+        while time.monotonic() < deadline:
+            text = self.shared.reply(key)
+            if text is not None:
+                return text if self.shared.claim_delivery(key, "passive") else None
+            wait.wait(0.05)
+        return None
 
     def _answer(self, msg: InboundMessage) -> str:
+        text = self._compute_answer(msg)
+        if self.shared is not None:
+            self.shared.publish_reply(msg.dedup_key, text)
+        return text
+
+    def _compute_answer(self, msg: InboundMessage) -> str:
         openid = msg.from_user
-        with self._lock:
-            session_id = self._sessions.get(openid)
+        if self.shared is not None:
+            session_id = self.shared.session_of(openid)
+        else:
+            with self._lock:
+                session_id = self._sessions.get(openid)
         try:
             answer = self.service.ask(
                 msg.content.strip(),
@@ -282,8 +370,11 @@ class OfficialAccount:
         except Exception:
             log.exception("mp answer failed for %s", user_tag(openid))
             return self.texts["error"]
-        with self._lock:
-            self._sessions[openid] = answer.session_id
+        if self.shared is not None:
+            self.shared.set_session(openid, answer.session_id)
+        else:
+            with self._lock:
+                self._sessions[openid] = answer.session_id
         return format_reply(
             answer,
             self.reply_templates,
@@ -292,10 +383,12 @@ class OfficialAccount:
             hotline_name=self.service.bot.directory.hotline.name,
         )
 
-    def _push(self, openid: str, done: Future[str]) -> None:
+    def _push(self, openid: str, done: Future[str], key: str = "") -> None:
         """Deliver a late answer through the customer-service message API (runs once per message)."""
         if done.cancelled():
             return
+        if self.shared is not None and not self.shared.claim_delivery(key, "push"):
+            return  # a retry on another worker already replied passively
         text = done.result() if done.exception() is None else self.texts["error"]
         if self.client is None:
             log.warning("mp answer for %s dropped: no AppID/secret for customer-service push", user_tag(openid))

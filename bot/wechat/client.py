@@ -153,6 +153,7 @@ class WeChatClient:
         *,
         timeout: float = 5.0,
         http: httpx.Client | None = None,
+        token_cache: Any = None,
     ) -> None:
         if not appid or not secret:
             raise WeChatNotConfigured("微信接口未配置", detail="appid/secret missing")
@@ -164,16 +165,26 @@ class WeChatClient:
         self._http = http or httpx.Client(timeout=httpx.Timeout(timeout), trust_env=False)
         self._token: _Token | None = None
         self._token_lock = threading.Lock()
+        self._token_cache = token_cache  # bot.shared.RedisTokenCache: one token for every worker
+
+    @classmethod
+    def _for(cls, settings: Settings, appid: str, secret: str) -> WeChatClient:
+        cache = None
+        if settings.redis_url and appid:
+            from bot.shared import RedisTokenCache, SharedState
+
+            cache = RedisTokenCache(SharedState.connect(settings.redis_url), appid)
+        return cls(settings.wechat_api_base, appid, secret, timeout=settings.wechat_timeout_seconds, token_cache=cache)
 
     @classmethod
     def for_miniprogram(cls, settings: Settings) -> WeChatClient:
         secret = settings.wechat_secret.get_secret_value() if settings.wechat_secret else ""
-        return cls(settings.wechat_api_base, settings.wechat_appid, secret, timeout=settings.wechat_timeout_seconds)
+        return cls._for(settings, settings.wechat_appid, secret)
 
     @classmethod
     def for_official_account(cls, settings: Settings) -> WeChatClient:
         secret = settings.mp_secret.get_secret_value() if settings.mp_secret else ""
-        return cls(settings.wechat_api_base, settings.mp_appid, secret, timeout=settings.wechat_timeout_seconds)
+        return cls._for(settings, settings.mp_appid, secret)
 
     def close(self) -> None:
         self._http.close()
@@ -260,7 +271,10 @@ class WeChatClient:
 
     # --- access token --------------------------------------------------------------------------------
     def access_token(self) -> str:
-        """The app's access token: fetched once, shared by all callers, renewed before it expires."""
+        """The app's access token: fetched once, shared by all callers, renewed before it expires. With Redis
+        every worker shares it and only one refreshes at a time (the others wait for its result)."""
+        if self._token_cache is not None:
+            return self._shared_token()
         token = self._token
         if token is not None and token.expires_at > time.monotonic():
             return token.value
@@ -271,8 +285,31 @@ class WeChatClient:
             self._token = self._fetch_token()
             return self._token.value
 
+    def _shared_token(self) -> str:
+        cache = self._token_cache
+        try:
+            value = cache.get()
+            if value:
+                return str(value)
+            with cache.refresh_lock():
+                value = cache.get()
+                if value:
+                    return str(value)
+                token = self._fetch_token()
+                cache.put(token.value, int(token.expires_at - time.monotonic()))
+                return token.value
+        except PolicyBotError:
+            raise
+        except Exception as exc:  # Redis down or the lock not had in time
+            raise WeChatBusy("微信服务暂时不可用，请稍后再试", detail=f"shared token: {type(exc).__name__}") from exc
+
     def invalidate_token(self, stale: str) -> None:
         """Forget ``stale`` (rejected by WeChat); a newer token fetched meanwhile by another thread stays."""
+        if self._token_cache is not None:
+            try:
+                self._token_cache.invalidate(stale)
+            except Exception as exc:
+                log.warning("shared token not invalidated: %s", type(exc).__name__)
         with self._token_lock:
             if self._token is not None and self._token.value == stale:
                 self._token = None

@@ -1,5 +1,5 @@
 """HTTP edge of the WeChat channels: ``POST /v1/auth/wechat``, ``GET/POST /wechat/mp`` and the bearer-token
-dependency of the answering endpoints. Thin: every decision is in :mod:`bot.auth` and :mod:`bot.wechat_mp`.
+dependency of the answering endpoints. Thin: every decision is in :mod:`bot.auth` and :mod:`bot.wechat.mp`.
 
 ``bot.api.create_app`` calls :func:`install_wechat` and adds :data:`CurrentUser` to ``/v1/ask``,
 ``/v1/ask/stream`` and ``/v1/feedback``.
@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from bot.auth import LoginToken, WeChatAuth
 from bot.config import Settings
 from bot.service import ChatService
-from bot.wechat import WeChatNotConfigured
-from bot.wechat_mp import OfficialAccount
+from bot.wechat.client import WeChatNotConfigured
+from bot.wechat.mp import OfficialAccount
 
 
 class WeChatLoginRequest(BaseModel):
@@ -74,7 +74,11 @@ def _mp(request: Request) -> OfficialAccount:
 
 _MP_ERRORS: dict[int | str, dict[str, str]] = {
     400: {"description": "XML 不合法或不安全"},
-    403: {"description": "签名校验失败"},
+    403: {
+        "description": "`invalid_signature` 签名校验失败或未加密；`request_expired` 时间戳超出窗口；"
+        "`request_replayed` 同一 timestamp+nonce 换了消息体"
+    },
+    413: {"description": "`payload_too_large` 消息体太长"},
     404: {"description": "未启用公众号消息接口"},
 }
 
@@ -96,6 +100,7 @@ async def mp_message(
     nonce: str = "",
     encrypt_type: str = "",
     msg_signature: str = "",
+    openid: str = "",
 ) -> Response:
     mp = _mp(request)
     body = await request.body()
@@ -107,6 +112,7 @@ async def mp_message(
         nonce=nonce,
         encrypt_type=encrypt_type,
         msg_signature=msg_signature,
+        openid=openid,
     )
     return Response(reply.body, media_type=reply.media_type)
 

@@ -1,0 +1,352 @@
+"""Scope: the one place that decides whether the notices answer a question - answer, partial or refuse.
+
+A clause that shares words with a question does not necessarily answer it ("劳动合同期满终止要提前多久通知"
+mentions 劳动合同, which a clause on 电子劳动合同 also does). The decision therefore weighs two things:
+
+* **Content** - is the best clause about what the question is about? A small logistic model over general,
+  corpus-relative features of the ranking (:func:`features`: where the best sentence's cosine stands among all
+  clauses, BM25 relative to the field, coverage of the question's words, the rarest word the clause lacks,
+  the margin to the runner-up, example similarity where an example bank exists, the conversation prior). Its
+  weights and threshold are data (``index/calibration.json``), fitted by ``policybot calibrate`` with
+  scikit-learn and cross-validated; no number here is fitted.
+* **Intent** - does the clause provide the *kind* of information asked (an amount, a date, a phone number,
+  a lookup of one's records…)? A strict intent (``index/intents.json``) is answered only when a sentence about
+  what was asked prints it; otherwise the reply says which detail the clause leaves open, citing the clause
+  only because the content model found it to be about the question.
+
+Vetoes that are data too - out-of-scope topics and other regions (switched off at build for whatever an
+indexed notice covers), instructions to the assistant with nothing genuine asked - come first. A compound
+question is decided part by part (:func:`combine`): the parts a clause covers are answered, the rest is named
+as not covered.
+
+Example (no embedder needed: features in, decision out)::
+
+    >>> cal = Calibration.load(Path("index/calibration.json"))
+    >>> decide(ranking, cal).outcome
+    <Outcome.ANSWER: 'answer'>
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ConfigError
+from bot.ingest import Measure
+from bot.query import Intent, QueryAnalysis
+from bot.retrieve import MeasureHit, Ranking
+
+FEATURES = (
+    "dense",  # best-sentence cosine of the clause (the embedder's own scale: the file is tied to its model id)
+    "dense_gap",  # best-sentence cosine of the clause minus the median over all clauses
+    "dense_z",  # the same as a z-score over all clauses
+    "lexical_z",  # BM25 of the clause as a z-score over all clauses
+    "coverage",  # share of the question's words (rarity-weighted) the clause contains
+    "quote_coverage",  # ... that the quoted sentences contain
+    "uncovered",  # rarity share of the question's most telling word the clause lacks
+    "margin",  # fused score minus the runner-up's
+    "intent_unmet",  # a non-strict intent (procedure, conditions…) that no sentence of the clause provides
+    "latin",  # written in English: cross-language cosines run lower
+    "continuing",  # a follow-up that stays on the clause in play
+    "example_gap",  # closest in-scope example for the clause minus closest out-of-scope example (0 without bank)
+)
+
+
+class Outcome(StrEnum):
+    ANSWER = "answer"
+    PARTIAL = "partial"
+    REFUSE = "refuse"
+
+
+class Reason(StrEnum):
+    EVIDENCE = "evidence"  # the clause's evidence answers
+    FOLLOWUP = "followup"  # a follow-up about the clause in play
+    LABEL = "label"  # the citizen named the clause by its number
+    PARTIAL = "partial"  # a compound question, answered for the part a clause covers
+    LOW_RELEVANCE = "low_relevance"  # no clause is about the question
+    TOPIC = "topic"  # a topic the notices do not cover (out-of-scope list)
+    REGION = "region"  # another region than the notices serve
+    UNSTATED = "unstated"  # the clause is about it, but does not print the detail asked
+    MANIPULATION = "manipulation"  # nothing genuine asked besides instructions to the assistant
+    NO_CONTENT = "no_content"  # nothing asked at all
+    UNKNOWN_CLAUSE = "unknown_clause"  # a clause number no notice has
+
+
+@dataclass(frozen=True)
+class LogisticModel:
+    """Standardised logistic regression: p = sigmoid(bias + sum(w_i * (x_i - mean_i) / scale_i))."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    def probability(self, x: Mapping[str, float]) -> float:
+        z = self.bias
+        for name, m, s, w in zip(self.features, self.mean, self.scale, self.weights, strict=True):
+            z += w * (float(x.get(name, 0.0)) - m) / (s or 1.0)
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "weights": list(self.weights),
+            "bias": self.bias,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> LogisticModel:
+        names = tuple(raw["features"])
+        vals = [tuple(float(v) for v in raw[k]) for k in ("mean", "scale", "weights")]
+        if any(len(v) != len(names) for v in vals):
+            raise ValueError("feature vectors of different lengths")
+        return cls(names, vals[0], vals[1], vals[2], float(raw["bias"]))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The fitted content model and its threshold (``index/calibration.json``, written by ``policybot
+    calibrate``). ``model`` is used when the corpus has an example bank, ``model_without_examples`` when it has
+    none; the thresholds are probabilities chosen from cross-validated predictions."""
+
+    model: LogisticModel
+    threshold: float
+    model_without_examples: LogisticModel | None = None
+    threshold_without_examples: float | None = None
+    related_margin: float = 1.5
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Calibration:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            bare = raw.get("model_without_examples")
+            cal = cls(
+                model=LogisticModel.from_json(raw["model"]),
+                threshold=float(raw["threshold"]),
+                model_without_examples=LogisticModel.from_json(bare) if bare else None,
+                threshold_without_examples=(
+                    float(raw["threshold_without_examples"]) if raw.get("threshold_without_examples") else None
+                ),
+                related_margin=float(raw.get("related_margin", 1.5)),
+                meta={k: v for k, v in raw.items() if k not in ("model", "model_without_examples")},
+            )
+        except FileNotFoundError as exc:
+            raise ConfigError("缺少范围判定的校准文件，请运行 policybot calibrate", detail=str(path)) from exc
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError("范围判定的校准文件格式错误", detail=f"{path}: {exc}") from exc
+        if not 0.0 < cal.threshold < 1.0:
+            raise ConfigError("校准阈值必须在0和1之间", detail=f"{path}: threshold {cal.threshold}")
+        return cal
+
+    def probability(self, x: Mapping[str, float], *, examples: bool) -> tuple[float, float]:
+        """(probability that the clause is about the question, the threshold that applies)."""
+        if not examples and self.model_without_examples is not None:
+            return self.model_without_examples.probability(x), self.threshold_without_examples or self.threshold
+        return self.model.probability(x), self.threshold
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the notices can say about a question. ``hits`` are the cited clauses, the one that applies first
+    (for an unstated-detail refusal: the clause that is about the question); ``related`` are honestly related
+    other clauses; ``uncovered`` names the parts of a compound question no clause covers."""
+
+    outcome: Outcome
+    reason: Reason
+    query: QueryAnalysis
+    hits: tuple[MeasureHit, ...] = ()
+    related: tuple[MeasureHit, ...] = ()
+    probability: float = 0.0
+    detail: str | None = None  # the topic or region named by a veto
+    intent: Intent | None = None  # the detail an unstated-detail refusal names
+    uncovered: tuple[str, ...] = ()
+    features: Mapping[str, float] = field(default_factory=dict, repr=False)
+
+    @property
+    def answered(self) -> bool:
+        return self.outcome is not Outcome.REFUSE
+
+    @property
+    def top(self) -> MeasureHit | None:
+        return self.hits[0] if self.hits else None
+
+    @property
+    def code(self) -> str:
+        """The reason as the API reports it: evidence, topic:<topic>, region:<region>, unstated:<kind>…"""
+        if self.reason is Reason.UNSTATED and self.intent is not None:
+            return f"unstated:{self.intent.label}"
+        if self.reason in (Reason.TOPIC, Reason.REGION) and self.detail:
+            return f"{self.reason.value}:{self.detail}"
+        return self.reason.value
+
+
+def features(ranking: Ranking, position: int = 0) -> dict[str, float]:
+    """The content model's inputs for one hit of a ranking (the first by default)."""
+    hit = ranking.hits[position]
+    q = ranking.query
+    runner_up = ranking.hits[position + 1].score if len(ranking.hits) > position + 1 else hit.score - 3.0
+    provided = q.intent is None or q.intent.strict or any(q.intent.provided_by(s) for s in hit.measure.sentences)
+    return {
+        "dense": hit.dense,
+        "dense_gap": hit.dense - ranking.dense_median,
+        "dense_z": (hit.dense - ranking.dense_mean) / ranking.dense_std if ranking.dense_std > 1e-9 else 0.0,
+        "lexical_z": (hit.lexical - ranking.lexical_mean) / ranking.lexical_std if ranking.lexical_std > 1e-9 else 0.0,
+        "coverage": hit.coverage,
+        "quote_coverage": hit.quote_coverage,
+        "uncovered": hit.uncovered,
+        "margin": min(hit.score - runner_up, 3.0),
+        "intent_unmet": 0.0 if provided else 1.0,
+        "latin": 1.0 if q.latin else 0.0,
+        "continuing": 1.0 if ranking.continuing and position == 0 else 0.0,
+        "example_gap": (hit.example - ranking.example_out) if ranking.examples else 0.0,
+        # raw signals, kept with every decision for calibration experiments (the model reads FEATURES only)
+        "raw_dense": hit.dense,
+        "raw_measure_cos": hit.measure_cos,
+        "raw_lexical": hit.lexical,
+        "raw_example_in": hit.example,
+        "raw_example_out": ranking.example_out,
+        "raw_tokens": float(len(q.topic_tokens or q.tokens)),
+        "raw_dense_median": ranking.dense_median,
+        "raw_runner_up_dense": ranking.hits[position + 1].dense if len(ranking.hits) > position + 1 else 0.0,
+        "raw_intent_strict": 1.0 if q.intent is not None and q.intent.strict else 0.0,
+        "raw_intent_any": 1.0 if q.intent is not None else 0.0,
+        "raw_pinned": 1.0 if ranking.pinned else 0.0,
+    }
+
+
+def states(intent: Intent, measure: Measure, words: Sequence[str]) -> bool:
+    """Whether the clause prints the detail asked for, in a sentence about what was asked.
+
+    A figure elsewhere in the clause does not answer: "每个月要交多少钱" is not answered by a 60万元 reward.
+    The sentence must share a word with ``words`` (the question's, and in a follow-up the previous one's);
+    with no words beside the cue ("多少钱？") any such sentence answers.
+    """
+    providing = [s for s in measure.sentences if intent.provided_by(s)]
+    if not providing:
+        return False
+    words = [w for w in words if not any(w in c for c in intent.cues)]
+    if not words:
+        return True
+    return any(w in s for s in providing for w in words)
+
+
+def _words(q: QueryAnalysis, context: QueryAnalysis | None) -> list[str]:
+    out = [*q.tokens, *q.expansions]
+    if context is not None:
+        out += [*context.tokens, *context.expansions]
+    return out
+
+
+def decide(
+    ranking: Ranking,
+    calibration: Calibration,
+    *,
+    context: QueryAnalysis | None = None,
+    known_clause: bool = True,
+) -> Decision:
+    """Decide one (part of a) question from its ranking. ``context`` is the previous question of the
+    conversation (its words count when checking that a detail is stated); ``known_clause`` is False when the
+    question names a clause number no notice has."""
+    q = ranking.query
+    if not known_clause:
+        return Decision(Outcome.REFUSE, Reason.UNKNOWN_CLAUSE, q)
+    if not q.genuine and not ranking.pinned:
+        return Decision(Outcome.REFUSE, Reason.MANIPULATION if q.instructions else Reason.NO_CONTENT, q)
+    top = ranking.top
+    if top is None:
+        return Decision(Outcome.REFUSE, Reason.LOW_RELEVANCE, q)
+    # a region named in the question is vetoed unless a notice of another region is what answers
+    if q.other_region and not ranking.pinned and not ranking.foreign:
+        return Decision(Outcome.REFUSE, Reason.REGION, q, detail=q.other_region)
+    if q.out_of_scope_topic and not ranking.pinned:
+        return Decision(Outcome.REFUSE, Reason.TOPIC, q, detail=q.out_of_scope_topic)
+    x = features(ranking)
+    p, threshold = calibration.probability(x, examples=ranking.examples)
+    about = ranking.pinned or p >= threshold
+    if not about:
+        return Decision(Outcome.REFUSE, Reason.LOW_RELEVANCE, q, probability=p, features=x)
+    meta_pin = ranking.pinned and q.clause_ref is None
+    if (
+        q.intent is not None
+        and q.intent.strict
+        and not meta_pin
+        and not states(q.intent, top.measure, _words(q, context))
+    ):
+        # about the clause's topic, but the clause leaves the asked detail open: say so, citing it
+        return Decision(Outcome.REFUSE, Reason.UNSTATED, q, (top,), probability=p, intent=q.intent, features=x)
+    if ranking.pinned:
+        reason = Reason.LABEL if q.clause_ref is not None else Reason.FOLLOWUP
+    else:
+        reason = Reason.FOLLOWUP if ranking.continuing else Reason.EVIDENCE
+    related = _related(ranking, calibration)
+    return Decision(Outcome.ANSWER, reason, q, (top,), related, probability=p, features=x)
+
+
+def _related(ranking: Ranking, calibration: Calibration) -> tuple[MeasureHit, ...]:
+    """Other clauses close to the first in the ranking that the content model also finds to be about the
+    question: honestly related, so worth naming."""
+    top = ranking.hits[0]
+    out = []
+    for i, h in enumerate(ranking.hits[1:3], start=1):
+        if h.score < top.score - calibration.related_margin:
+            continue
+        p, threshold = calibration.probability(features(ranking, i), examples=ranking.examples)
+        if p >= threshold:
+            out.append(h)
+    return tuple(out)
+
+
+def combine(whole: Decision, parts: Sequence[Decision]) -> Decision:
+    """One decision for a compound question from the decisions of its parts.
+
+    Answered parts are answered (their clauses cited in order, the first answered part's first); refused
+    parts are named as not covered. When no part is answered the whole question's own decision stands; when
+    every part is answered by the clause of the whole, the whole's decision stands.
+    """
+    answered = [d for d in parts if d.answered and d.top is not None]
+    refused = [d for d in parts if not d.answered]
+    if not answered:
+        return whole
+    hits: list[MeasureHit] = []
+    for d in answered:
+        for h in d.hits:
+            if all(h.measure.id != k.measure.id for k in hits):
+                hits.append(h)
+    if not refused:
+        if len(hits) == 1 and whole.answered and whole.top is not None and whole.top.measure.id == hits[0].measure.id:
+            return whole
+        first = answered[0]
+        return replace(first, query=whole.query, hits=tuple(hits), related=())
+    first = answered[0]
+    return Decision(
+        Outcome.PARTIAL,
+        Reason.PARTIAL,
+        whole.query,
+        tuple(hits),
+        (),
+        probability=first.probability,
+        uncovered=tuple(d.query.text for d in refused),
+        features=first.features,
+        detail=next((d.detail for d in refused if d.detail), None),
+    )
+
+
+def prefer_current(decision: Decision, is_current: Callable[[Measure], bool], calibration: Calibration) -> Decision:
+    """An expired, superseded or retired notice is not cited as current: when an honestly related clause of a
+    current notice is close behind, it comes first and the other is still mentioned."""
+    if not decision.answered or decision.top is None or is_current(decision.top.measure):
+        return decision
+    for i, h in enumerate(decision.related):
+        if is_current(h.measure):
+            rest = tuple(x for j, x in enumerate(decision.related) if j != i)
+            return replace(decision, hits=(h, *decision.hits[1:]), related=(decision.top, *rest))
+    return decision

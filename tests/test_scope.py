@@ -1,0 +1,204 @@
+"""Table-driven tests of the scope decision: features in, decision out. No embedder, no index."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.config import REPO_ROOT
+from bot.errors import ConfigError
+from bot.ingest import Measure
+from bot.query import ClauseRef, Intent, QueryAnalysis
+from bot.retrieve import Evidence, MeasureHit, Ranking
+from bot.scope import FEATURES, Calibration, LogisticModel, Outcome, Reason, combine, decide, features, states
+
+AMOUNT = Intent("amount", "金额", True, "具体金额", "the amount", ("多少钱",), re.compile(r"\d+\s*[万千百]?元"))
+PROCEDURE = Intent("procedure", "办理程序", False, "办理流程", "the procedure", ("怎么申请",), re.compile("申请|平台"))
+
+
+def measure(n: int, *sentences: str) -> Measure:
+    return Measure(
+        doc="notice",
+        number=n,
+        label=f"（{n}）",
+        section="一、测试",
+        text="".join(sentences),
+        sentences=tuple(sentences),
+        units=("就业处",),
+        units_text="就业处",
+        line=n,
+    )
+
+
+def query(text: str = "问题", **kw: object) -> QueryAnalysis:
+    values: dict[str, object] = {
+        "original": text,
+        "normalized": text,
+        "text": text,
+        "lang": "zh-Hans",
+        "script": "cjk",
+        "expansions": (),
+        "repairs": (),
+        "tokens": ("稳岗返还",),
+        "search_tokens": ("稳岗返还",),
+        "topic_tokens": ("稳岗返还",),
+    }
+    values.update(kw)
+    return QueryAnalysis(**values)  # type: ignore[arg-type]
+
+
+def hit(
+    m: Measure, *, score: float = 2.0, dense: float = 0.9, coverage: float = 1.0, example: float = 0.0
+) -> MeasureHit:
+    evidence = tuple(Evidence(i, s, 4.0 - i) for i, s in enumerate(m.sentences))
+    return MeasureHit(m, score, dense, dense, 5.0, coverage, 1.0 - coverage, coverage, evidence, example)
+
+
+def ranking(q: QueryAnalysis, *hits: MeasureHit, **kw: object) -> Ranking:
+    values: dict[str, object] = {"dense_mean": 0.8, "dense_std": 0.05, "dense_median": 0.8, "lexical_mean": 1.0}
+    values["lexical_std"] = 1.0
+    values.update(kw)
+    return Ranking(q, tuple(hits), **values)  # type: ignore[arg-type]
+
+
+def coverage_model(threshold: float = 0.5) -> Calibration:
+    """p = sigmoid(10 * (coverage - 0.5)): about the question when it covers at least half its words."""
+    weights = tuple(10.0 if n == "coverage" else 0.0 for n in FEATURES)
+    return Calibration(LogisticModel(FEATURES, (0.5,) * len(FEATURES), (1.0,) * len(FEATURES), weights, 0.0), threshold)
+
+
+M7 = measure(7, "对符合条件的企业,落实稳岗返还政策。", "大力推广“免申即享”经办新模式。")
+M16 = measure(16, "对纳入省级创业示范基地的园区,给予最高不超过60万元的奖补。")
+
+
+@pytest.mark.parametrize(
+    ("q", "hits", "extra", "outcome", "reason"),
+    [
+        (query(), [hit(M7)], {}, Outcome.ANSWER, Reason.EVIDENCE),
+        (query(), [hit(M7, coverage=0.2)], {}, Outcome.REFUSE, Reason.LOW_RELEVANCE),
+        (query(out_of_scope_topic="养老金和退休待遇"), [hit(M7)], {}, Outcome.REFUSE, Reason.TOPIC),
+        (query(other_region="浙江"), [hit(M7)], {}, Outcome.REFUSE, Reason.REGION),
+        (query(tokens=(), instructions=True), [hit(M7)], {}, Outcome.REFUSE, Reason.MANIPULATION),
+        (query(tokens=()), [hit(M7)], {}, Outcome.REFUSE, Reason.NO_CONTENT),
+        (query(), [], {}, Outcome.REFUSE, Reason.LOW_RELEVANCE),
+        # about the clause's topic, but the amount asked for is not printed there
+        (query(intent=AMOUNT, tokens=("稳岗返还",)), [hit(M7)], {}, Outcome.REFUSE, Reason.UNSTATED),
+        (query(intent=AMOUNT, tokens=("奖补",)), [hit(M16)], {}, Outcome.ANSWER, Reason.EVIDENCE),
+        # a clause named by number is answered whatever its evidence
+        (
+            query(clause_ref=ClauseRef(7, "第7条")),
+            [hit(M7, coverage=0.0)],
+            {"pinned": True},
+            Outcome.ANSWER,
+            Reason.LABEL,
+        ),
+        # a follow-up that stays on the clause in play
+        (query(), [hit(M7)], {"continuing": True}, Outcome.ANSWER, Reason.FOLLOWUP),
+    ],
+)
+def test_decision_table(
+    q: QueryAnalysis, hits: list[MeasureHit], extra: dict[str, object], outcome: Outcome, reason: Reason
+) -> None:
+    d = decide(ranking(q, *hits, **extra), coverage_model())
+    assert (d.outcome, d.reason) == (outcome, reason)
+    if reason is Reason.UNSTATED:
+        assert d.top is not None and d.top.measure.number == 7 and d.code == "unstated:金额"
+    if outcome is Outcome.REFUSE and reason is not Reason.UNSTATED:
+        assert d.hits == ()  # a refusal cites a clause only when it is about the question
+
+
+def test_a_clause_number_no_notice_has_is_refused() -> None:
+    d = decide(ranking(query(clause_ref=ClauseRef(99, "第99条"))), coverage_model(), known_clause=False)
+    assert d.reason is Reason.UNKNOWN_CLAUSE
+
+
+def test_the_threshold_decides_at_the_boundary() -> None:
+    r = ranking(query(), hit(M7, coverage=0.55))
+    p = coverage_model().model.probability(features(r))
+    assert decide(r, coverage_model(threshold=p - 1e-6)).outcome is Outcome.ANSWER
+    assert decide(r, coverage_model(threshold=p + 1e-6)).outcome is Outcome.REFUSE
+
+
+def test_features_are_relative_to_the_field_not_absolute_cosines() -> None:
+    a = features(ranking(query(), hit(M7, dense=0.90), dense_mean=0.80, dense_median=0.80))
+    b = features(ranking(query(), hit(M7, dense=0.60), dense_mean=0.50, dense_median=0.50))
+    assert a["dense_gap"] == pytest.approx(b["dense_gap"]) and a["dense_z"] == pytest.approx(b["dense_z"])
+    assert set(FEATURES) <= set(a)
+
+
+def test_a_non_strict_intent_no_sentence_provides_is_a_feature() -> None:
+    no_procedure = measure(9, "实行市场化薪酬,在绩效工资总量中单列。")
+    unmet = features(ranking(query(intent=PROCEDURE), hit(no_procedure)))
+    met = features(ranking(query(intent=PROCEDURE), hit(measure(5, "通过平台在线申请。"))))
+    assert unmet["intent_unmet"] == 1.0 and met["intent_unmet"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["奖补"], True),  # the figure sits in the sentence about the reward
+        (["兑换券"], False),  # a 60万元 figure elsewhere does not answer a question about vouchers
+        ([], True),  # "多少钱？" alone accepts any figure
+    ],
+)
+def test_a_detail_must_be_printed_in_a_sentence_about_what_was_asked(words: list[str], expected: bool) -> None:
+    m = measure(16, "推出就业积分兑换券服务。", "对纳入省级创业示范基地的园区,给予最高不超过60万元的奖补。")
+    assert states(AMOUNT, m, words) is expected
+
+
+def test_a_compound_question_is_answered_for_the_part_a_clause_covers() -> None:
+    whole = decide(ranking(query("稳岗返还怎么申请？另外养老金怎么算"), hit(M7)), coverage_model())
+    covered = decide(ranking(query("稳岗返还怎么申请?"), hit(M7)), coverage_model())
+    uncovered = decide(
+        ranking(query("另外养老金怎么算", out_of_scope_topic="养老金和退休待遇"), hit(M7)), coverage_model()
+    )
+    d = combine(whole, [covered, uncovered])
+    assert d.outcome is Outcome.PARTIAL and d.uncovered == ("另外养老金怎么算",)
+    assert d.top is not None and d.top.measure.number == 7
+    assert combine(whole, [covered, covered]).outcome is Outcome.ANSWER
+    refused = decide(ranking(query(), hit(M7, coverage=0.1)), coverage_model())
+    assert combine(refused, [uncovered, uncovered]) is refused
+
+
+def test_two_parts_answered_by_two_clauses_cite_both() -> None:
+    whole = decide(ranking(query(), hit(M7)), coverage_model())
+    a = decide(ranking(query(), hit(M7)), coverage_model())
+    b = decide(ranking(query(), hit(M16)), coverage_model())
+    d = combine(whole, [a, b])
+    assert d.outcome is Outcome.ANSWER and [h.measure.number for h in d.hits] == [7, 16]
+
+
+def test_calibration_file_round_trips_and_impossible_values_are_refused(tmp_path: Path) -> None:
+    cal = coverage_model()
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"model": cal.model.to_json(), "threshold": 0.5}), encoding="utf-8")
+    loaded = Calibration.load(path)
+    x = features(ranking(query(), hit(M7)))
+    assert loaded.model.probability(x) == pytest.approx(cal.model.probability(x))
+    path.write_text(json.dumps({"model": cal.model.to_json(), "threshold": 1.5}), encoding="utf-8")
+    with pytest.raises(ConfigError):
+        Calibration.load(path)
+    path.write_text("{", encoding="utf-8")
+    with pytest.raises(ConfigError):
+        Calibration.load(path)
+    with pytest.raises(ConfigError):
+        Calibration.load(tmp_path / "missing.json")
+
+
+def test_the_shipped_calibration_is_fitted_on_hashed_data_with_cross_validated_rates() -> None:
+    raw = json.loads((REPO_ROOT / "index" / "calibration.json").read_text(encoding="utf-8"))
+    assert raw["sets"] and all(len(h) == 64 for h in raw["sets"].values())
+    assert raw["cv"]["cv_false_refusal"] <= raw["target_false_refusal"] + 1e-9
+    assert raw["cv"]["leave_one_set_out"] and raw["cv"]["curve"]
+    assert 0 < raw["threshold"] < 1
+    assert tuple(raw["model"]["features"]) == FEATURES
+
+
+def test_an_example_vouches_only_where_an_example_bank_exists() -> None:
+    with_bank = features(ranking(query(), hit(M7, example=0.95), examples=True, example_out=0.80))
+    without = features(ranking(query(), replace(hit(M7), example=0.95), examples=False))
+    assert with_bank["example_gap"] == pytest.approx(0.15) and without["example_gap"] == 0.0
