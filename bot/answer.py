@@ -236,7 +236,8 @@ class PolicyBot:
     def _decide(self, q: QueryAnalysis, session: Session, last: str | None) -> Decision:
         prev = self.analyzer.analyze(session.last_question) if last and session.last_question else None
         whole = self._decide_one(q, prev, last)
-        if not q.parts:
+        # a message that also instructed the assistant is answered whole: its leftover pieces are never echoed
+        if not q.parts or q.instructions:
             return whole
         parts: list[Decision] = []
         first: Decision | None = None

@@ -378,7 +378,10 @@ class Composer:
         if decision.outcome is Outcome.PARTIAL:
             bureau_phrase = self._bureau_phrase(lang, self._bureau(session))
             for part in decision.uncovered:
-                lines.append(_fill(t["partial"], part=part, hotline=hotline.number, bureau_phrase=bureau_phrase))
+                # a part with figures or quoted words is not echoed: it may carry a claim the notices do not make
+                echo = not _DIGIT.search(part) and not any(c in part for c in '“”"「」『』')
+                template = t["partial"] if echo else t["partial_unnamed"]
+                lines.append(_fill(template, part=part, hotline=hotline.number, bureau_phrase=bureau_phrase))
         cited = [*decision.hits, *decision.related]
         sources: list[SourceRef] = []
         for h in cited:

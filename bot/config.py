@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     redis_url: str = Field("", description="redis://host:port/db: sessions, limits, caches, dedup, tokens shared.")
     database_url: str = Field("", description="postgresql://…: messages and feedback in PostgreSQL (psycopg 3).")
     database_pool_size: int = Field(8, ge=1, le=100, description="PostgreSQL connections per worker.")
-    embed_batch_max: int = Field(8, ge=1, le=64, description="Questions embedded together at most (1 = off).")
+    embed_batch_max: int = Field(4, ge=1, le=64, description="Questions embedded together at most (1 = off).")
     embed_batch_wait_ms: float = Field(2.0, ge=0, le=50, description="Wait for more questions once one is queued.")
 
     # --- server limits (bot/server.py; a front proxy may add its own) ---------------------------------

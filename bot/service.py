@@ -281,7 +281,8 @@ class ChatService:
             return "rebuilding" if r.rebuild else "loading a new generation"
         if r.state == "failed":
             wait = max(0.0, r.retry_at - time.monotonic())
-            return f"rebuild failed ({r.failures}x): {r.last_error}; next automatic attempt in {wait:.0f}s"
+            what = "rebuild" if r.rebuild else "loading a generation built elsewhere"
+            return f"{what} failed ({r.failures}x): {r.last_error}; next automatic attempt in {wait:.0f}s"
         return ""
 
     def _generation_built_elsewhere(self) -> str | None:
@@ -581,14 +582,16 @@ class ChatService:
         if self._maintenance is not None:
             return
         self._stop.clear()
-        self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
-        self._maintenance.start()
+        thread = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
+        thread.start()
+        # published only once started: a concurrent stop_background never sees an unstarted thread
+        self._maintenance = thread
 
     def stop_background(self) -> None:
         self._stop.set()
-        if self._maintenance is not None:
-            self._maintenance.join(timeout=10)
-            self._maintenance = None
+        thread, self._maintenance = self._maintenance, None
+        if thread is not None and thread.ident is not None:
+            thread.join(timeout=10)
 
     def _maintain(self) -> None:
         s = self.settings

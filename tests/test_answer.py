@@ -6,6 +6,7 @@ import pytest
 
 from bot.answer import PolicyBot, Session
 from bot.errors import EmptyQuestion, InvalidQuestion, QuestionTooLong
+from bot.ingest import split_sentences
 
 from .conftest import NOTICE
 
@@ -48,7 +49,8 @@ def test_english_in_english_out_and_traditional_in_traditional_out(bot: PolicyBo
     assert en.lang == "en" and en.in_scope and "12333" in en.answer and "Where to go" in en.answer
     hant = bot.ask("數字技能培訓有補貼嗎").answer
     assert hant.lang == "zh-Hant" and "補貼" in hant.answer
-    assert hant.citations[0].quote in bot.index.measures[7].text  # citations keep the verbatim Simplified
+    # citations keep the verbatim Simplified
+    assert all(s in bot.index.measures[7].text for s in split_sentences(hant.citations[0].quote))
 
 
 @pytest.mark.parametrize("question", ["你好", "在吗", "转人工", "你是谁", "谢谢", "垃圾"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
@@ -212,6 +213,7 @@ def test_admin_reindex_while_answering(mini_settings: Settings, embeddings, tmp_
             "admin_token": SecretStr("s3cret-token"),
             "db_path": tmp_path / "a.sqlite3",
             "rate_limit_client": "100000/minute",
+            "rate_limit_new_sessions": "100000/minute",  # every question here starts a conversation
         }
     )
     bot = PolicyBot.from_settings(settings, embeddings)
@@ -333,3 +335,77 @@ def test_feedback_is_limited_per_message_and_per_client(full_settings: Settings,
         more = [c.post("/v1/feedback", json={"message_id": ids[1 + k % 2], "helpful": True}) for k in range(3)]
         assert [m.status_code for m in more] == [201, 429, 429]  # 5 posts a minute from this client
         assert more[-1].json()["code"] == "rate_limited"
+
+
+def _stalled_request(
+    app, path: str
+) -> tuple[asyncio.Task[None], asyncio.Event, asyncio.Event, list[dict[str, object]]]:  # type: ignore[no-untyped-def]
+    """Drive the real ASGI stack with a body that sends its first byte and then stalls until ``resume``."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 40000),
+        "server": ("test", 80),
+    }
+    resume, answered = asyncio.Event(), asyncio.Event()
+    sent: list[dict[str, object]] = []
+    parts = iter([{"type": "http.request", "body": b"{", "more_body": True}])
+
+    async def receive() -> dict[str, object]:
+        first = next(parts, None)
+        if first is not None:
+            return first
+        await resume.wait()
+        return {"type": "http.request", "body": b"}", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.start":
+            answered.set()
+
+    return asyncio.ensure_future(app(scope, receive, send)), resume, answered, sent
+
+
+def test_document_uploads_have_their_own_body_limit_and_deadline(full_settings: Settings, bot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """ops: bodies are buffered, 413 over the limit and 408 past the deadline from the outermost layer; kb:
+    /v1/admin/documents takes uploads far above ``max_body_bytes``, with a deadline of their own."""
+    settings = full_settings.model_copy(
+        update={
+            "db_path": tmp_path / "up.sqlite3",
+            "max_upload_bytes": 100_000,
+            "body_timeout_seconds": 0.2,
+            "upload_timeout_seconds": 300.0,
+        }
+    )
+    app = create_app(settings, ChatService(settings, bot=bot))
+    with TestClient(app) as c:
+        upload = c.post("/v1/admin/documents", files={"file": ("a.txt", b"x" * 50_000)})
+        ask = c.post("/v1/ask", content=b"x" * 50_000, headers={"content-type": "application/json"})
+        huge = c.post("/v1/admin/documents", files={"file": ("a.txt", b"x" * 200_000)})
+    assert upload.status_code == 404 and upload.json()["code"] == "admin_disabled"  # past the body limit
+    assert ask.status_code == 413 and ask.json()["code"] == "payload_too_large"
+    assert huge.status_code == 413 and huge.json()["code"] == "payload_too_large"
+    assert huge.headers["x-content-type-options"] == "nosniff"
+
+    async def race() -> tuple[list[dict[str, object]], list[dict[str, object]], bool]:
+        ask_task, _, ask_answered, ask_sent = _stalled_request(app, "/v1/ask")
+        up_task, up_resume, up_answered, up_sent = _stalled_request(app, "/v1/admin/documents")
+        await asyncio.wait_for(ask_answered.wait(), 30)  # the ask's 0.2 s deadline passes first
+        upload_waited = not up_answered.is_set()
+        up_resume.set()
+        await asyncio.wait_for(asyncio.gather(ask_task, up_task), 30)
+        return ask_sent, up_sent, upload_waited
+
+    ask_sent, up_sent, upload_waited = asyncio.run(race())
+    assert ask_sent[0]["status"] == 408
+    assert json.loads(ask_sent[1]["body"])["code"] == "request_timeout"  # type: ignore[arg-type]
+    assert upload_waited, "the upload was cut off by the ordinary body deadline"
+    assert up_sent[0]["status"] == 404  # the whole body arrived and reached the app

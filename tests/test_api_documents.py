@@ -36,6 +36,7 @@ def admin_settings(tmp_path: Path, embeddings: VectorEmbeddings) -> Settings:
         admin_token=SecretStr(TOKEN),
         rate_limit_client="100000/minute",
         rate_limit_session="100000/minute",
+        rate_limit_new_sessions="100000/minute",
         max_upload_bytes=200_000,
     )
     build_index(settings, embeddings)
@@ -160,6 +161,7 @@ def test_answers_keep_flowing_while_an_upload_swaps_the_index(admin_settings: Se
         "POLICYBOT_ADMIN_TOKEN": TOKEN,
         "POLICYBOT_RATE_LIMIT_CLIENT": "100000/minute",
         "POLICYBOT_RATE_LIMIT_SESSION": "100000/minute",
+        "POLICYBOT_RATE_LIMIT_NEW_SESSIONS": "100000/minute",  # every question here starts a conversation
     }
     with uvicorn_server(env, tmp_path / "server.log") as server:
         statuses: list[int] = []

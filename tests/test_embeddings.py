@@ -61,3 +61,25 @@ def test_unknown_local_model_is_a_config_error_not_a_download(tmp_path) -> None:
         SentenceTransformerEmbeddings(str(tmp_path / "no-such-model"))
     with pytest.raises(ConfigError):
         make_embeddings(Settings(embedder="sentence-transformers", st_model=""))
+
+
+def _check_query_matrix(emb, texts: list[str], exact_single: bool) -> None:  # type: ignore[no-untyped-def]
+    none = emb.query_matrix([])
+    assert none.shape == (0, emb.dim) and none.dtype == np.float32
+    one = emb.query_matrix(texts[:1])
+    assert one.shape == (1, emb.dim) and one.dtype == np.float32
+    if exact_single:  # the same vector as the question asked alone (the micro-batcher relies on it)
+        assert np.array_equal(one[0], emb.query_vector(texts[0]))
+    many = emb.query_matrix(texts)
+    assert many.shape == (len(texts), emb.dim) and many.dtype == np.float32
+    assert np.allclose(np.linalg.norm(many, axis=1), 1, atol=1e-4)
+    for row, text in zip(many, texts, strict=True):  # rows in order, each the text's own query vector
+        assert float(row @ emb.query_vector(text)) > 0.999
+
+
+def test_query_matrix_for_none_one_and_many_texts(embeddings) -> None:  # type: ignore[no-untyped-def]
+    _check_query_matrix(embeddings, ["稳岗返还找谁", "外卖骑手受伤有保障吗", "技能补贴怎么申请"], exact_single=True)
+
+
+def test_sentence_transformers_query_matrix_for_none_one_and_many(minilm: SentenceTransformerEmbeddings) -> None:
+    _check_query_matrix(minilm, ["job training money", "injured delivery rider", "startup loans"], exact_single=False)

@@ -29,6 +29,9 @@ def test_kill_9_loses_no_acknowledged_feedback(full_settings: Settings, full_ind
         "POLICYBOT_INDEX_DIR": str(full_settings.index_dir),
         "POLICYBOT_DB_PATH": str(db),
         "POLICYBOT_RATE_LIMIT_CLIENT": "100000/minute",
+        # this is about durability, not the feedback limits (3 per answer, 20/minute per client by default)
+        "POLICYBOT_RATE_LIMIT_FEEDBACK": "100000/minute",
+        "POLICYBOT_FEEDBACK_MAX_PER_MESSAGE": "100",
     }
     acknowledged: list[int] = []
     with uvicorn_server(env, tmp_path / "s1.log") as server:
@@ -59,11 +62,14 @@ def test_kill_9_loses_no_acknowledged_feedback(full_settings: Settings, full_ind
     assert len(acknowledged) > 10
     conn = sqlite3.connect(db)
     stored = {row[0] for row in conn.execute("SELECT id FROM feedback")}
+    messages = {row[0] for row in conn.execute("SELECT message_id FROM messages")}
     conn.close()
-    assert set(acknowledged) <= stored
+    assert set(acknowledged) <= stored and set(ids) <= messages
     with uvicorn_server(env, tmp_path / "s2.log") as again:  # the next start is healthy on the same file
         assert httpx.get(f"{again.url}/readyz", timeout=5).status_code == 200
-        assert httpx.post(f"{again.url}/v1/feedback", json={"message_id": ids[0], "helpful": True}).status_code == 201
+        # a new answer: the writer may have filled the old ones up to the per-answer feedback cap
+        fresh = httpx.post(f"{again.url}/v1/ask", json={"question": "稳岗返还"}, timeout=30).json()["message_id"]
+        assert httpx.post(f"{again.url}/v1/feedback", json={"message_id": fresh, "helpful": True}).status_code == 201
 
 
 def test_a_killed_rebuild_leaves_the_old_index_serving(mini_settings: Settings, embeddings) -> None:  # type: ignore[no-untyped-def]

@@ -130,3 +130,24 @@ def test_example_bank_is_validated_and_filtered(tmp_path) -> None:  # type: igno
 
 def test_examples_are_indexed_with_the_manifest(full_index) -> None:  # type: ignore[no-untyped-def]
     assert full_index.manifest.n_examples == len(full_index.examples) == full_index.example_dense.ntotal > 100
+
+
+def test_a_malformed_new_notice_is_skipped_and_the_rest_comes_from_the_vector_cache(
+    mini_settings, embeddings, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    settings = mini_settings.model_copy(update={"vector_cache_dir": tmp_path / "own-vectors"})
+    first = read_manifest(build_index(settings, embeddings))
+    assert first.embedded > 0 and first.cached == 0 and first.skipped == {} and first.catalog == ""
+
+    broken = settings.sources_path / "broken.txt"
+    broken.write_text("不是通知\n只有两行\n", encoding="utf-8")
+    assert staleness(settings) == "sources changed"
+    second = read_manifest(build_index(settings, embeddings))
+    # ops: skipped and reported; kb: nothing embedded again, the same catalog state
+    assert second.skipped == {"broken.txt": hashlib.sha256(broken.read_bytes()).hexdigest()}
+    assert any("broken.txt" in p and p.endswith("skipped") for p in second.problems), second.problems
+    assert (second.embedded, second.cached) == (0, first.embedded)
+    assert second.sources == first.sources and second.n_measures == first.n_measures
+    assert staleness(settings) is None  # the skipped file is remembered: no rebuild loop

@@ -90,3 +90,47 @@ def test_rebuilds_follow_files_not_probes(mini_settings: Settings, embeddings, t
         assert c.post("/v1/admin/reindex", headers=AUTH).json()["started"] is True
         fixed = wait_until(lambda: (s := _status(c))["reindex"] == "idle" and s, timeout=300, what="fixed")
         assert fixed["attempts"] == builds + 2 and fixed["failures"] == 0 and fixed["trigger"] == "admin"
+
+
+def test_a_generation_built_elsewhere_is_loaded_not_rebuilt(
+    mini_settings: Settings, embeddings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """kb: a generation another process swapped in (policybot docs/build-index) is served after a probe;
+    ops: that is no rebuild of this process, and one that cannot be loaded is not tried again and again."""
+    from bot.answer import PolicyBot
+    from bot.index import build_index, current_generation
+
+    (mini_settings.index_dir / "examples.jsonl").write_text(EXAMPLES, encoding="utf-8")
+    settings = mini_settings.model_copy(
+        update={
+            "db_path": tmp_path / "svc.sqlite3",
+            "index_watch_seconds": 0.0,  # no watcher: the probe alone notices
+            "admin_token": SecretStr("svc-token"),
+        }
+    )
+    bot = PolicyBot.from_settings(settings, embeddings)
+    service = ChatService(settings, bot=bot)
+    with TestClient(create_app(settings, service)) as c:
+        served = _status(c)["version"]
+        elsewhere = build_index(settings, embeddings)  # what another process's build leaves on disk
+        assert elsewhere.name != served
+        assert c.get("/readyz").status_code == 200
+        done = wait_until(
+            lambda: (s := _status(c))["version"] == elsewhere.name and s["reindex"] == "idle" and s,
+            timeout=120,
+            what="the reload",
+        )
+        assert done["attempts"] == 0 and done["trigger"] is None  # loaded, not rebuilt
+
+        # a generation whose manifest is sound but whose files are not: one failed load, then left alone
+        broken = build_index(settings, embeddings)
+        (broken / "chunks.jsonl").write_text("{not json", encoding="utf-8")
+        c.get("/readyz")
+        failed = wait_until(lambda: (s := _status(c))["reindex"] == "failed" and s, timeout=120, what="failure")
+        assert "IndexCorrupt" in failed["last_error"] and failed["version"] == elsewhere.name
+        for _ in range(5):
+            r = c.get("/readyz")
+            assert r.status_code == 200 and "loading a generation built elsewhere failed (1x)" in r.json()["detail"]
+            service.watch_index()
+        assert _status(c)["failures"] == 1 and current_generation(settings.build_path) == broken
+        assert "200人次" in c.post("/v1/ask", json={"question": "焊工培训每年多少人次"}).json()["answer"]

@@ -64,7 +64,7 @@ def main() -> None:
     embed_ms, answer_ms, repeat_ms = [], [], []
     for _ in range(args.rounds):
         for q in qs:
-            text = cold.retriever.analyze(q).search_text
+            text = cold.analyzer.analyze(q).search_text
             t = time.perf_counter()
             emb.query_vector(text)
             embed_ms.append((time.perf_counter() - t) * 1000)

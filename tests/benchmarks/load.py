@@ -4,7 +4,10 @@
                         # and 100 clients x 60 s mixing ask, stream and feedback
     make bench-soak     # 5 minutes at moderate load: RSS and open file descriptors at start and end
 
-Options: --clients N --duration S --mixed-clients N --mixed-duration S --soak-seconds S.
+    make bench-scale    # answer cache off: 1 and 2 processes x 16/64/100 clients, batched vs unbatched
+                        # query embedding; then the time to a 503 when the work in flight is saturated
+
+Options: --clients N --duration S --mixed-clients N --mixed-duration S --soak-seconds S --scale-seconds S.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def report(name: str, lat: list[float], errors: int, seconds: float) -> None:
 async def run_clients(url: str, clients: int, seconds: float, op: str, qs: list[str]) -> tuple[list[float], int]:
     lat: list[float] = []
     errors = 0
+    busy.clear()
     deadline = time.monotonic() + seconds
     message_ids: list[str] = []
 
@@ -59,6 +63,7 @@ async def run_clients(url: str, clients: int, seconds: float, op: str, qs: list[
         while time.monotonic() < deadline:
             kind = op if op != "mixed" else rnd.choice(["ask", "ask", "stream", "feedback"])
             t = time.perf_counter()
+            r = None
             try:
                 if kind == "health":
                     r = await client.get(f"{url}/healthz")
@@ -80,6 +85,8 @@ async def run_clients(url: str, clients: int, seconds: float, op: str, qs: list[
                 ok = False
             if ok:
                 lat.append((time.perf_counter() - t) * 1000)
+            elif r is not None and r.status_code == 503:
+                busy.append((time.perf_counter() - t) * 1000)
             else:
                 errors += 1
 
@@ -87,6 +94,51 @@ async def run_clients(url: str, clients: int, seconds: float, op: str, qs: list[
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         await asyncio.gather(*(one(client, k) for k in range(clients)))
     return lat, errors
+
+
+busy: list[float] = []  # latencies of 503 busy answers in the last run
+
+
+def scale(args: argparse.Namespace, qs: list[str]) -> None:
+    """Cache off, every request embedded: processes x clients x batching, then saturation."""
+    print(f"{os.cpu_count()} cores; answer cache off; {args.scale_seconds:.0f} s per cell")
+    for workers in (1, 2):
+        for batch in (1, 8):
+            with tempfile.TemporaryDirectory() as tmp:
+                env = {
+                    "POLICYBOT_DB_PATH": f"{tmp}/scale.sqlite3",
+                    "POLICYBOT_RATE_LIMIT_CLIENT": "1000000/minute",
+                    "POLICYBOT_RATE_LIMIT_SESSION": "1000000/minute",
+                    "POLICYBOT_RATE_LIMIT_NEW_SESSIONS": "1000000/minute",
+                    "POLICYBOT_ANSWER_CACHE_SIZE": "0",
+                    "POLICYBOT_WORKERS": str(workers),
+                    "POLICYBOT_EMBED_BATCH_MAX": str(batch),
+                    "POLICYBOT_MAX_IN_FLIGHT": "1000",
+                    "POLICYBOT_ACCESS_LOG": "false",
+                    "POLICYBOT_EMBED_THREADS": str(max(1, 2 // workers)),
+                }
+                with uvicorn_server(env, Path(tmp) / "server.log", cli=True) as server:
+                    asyncio.run(run_clients(server.url, 4, 3, "ask", qs))  # warm up every worker
+                    for clients in (16, 64, 100):
+                        lat, err = asyncio.run(run_clients(server.url, clients, args.scale_seconds, "ask", qs))
+                        name = f"{workers} proc, batch {batch:>2}, x{clients}"
+                        report(name, lat, err + len(busy), args.scale_seconds)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            "POLICYBOT_DB_PATH": f"{tmp}/sat.sqlite3",
+            "POLICYBOT_RATE_LIMIT_CLIENT": "1000000/minute",
+            "POLICYBOT_RATE_LIMIT_NEW_SESSIONS": "1000000/minute",
+            "POLICYBOT_ANSWER_CACHE_SIZE": "0",
+            "POLICYBOT_MAX_IN_FLIGHT": "8",
+            "POLICYBOT_ACCESS_LOG": "false",
+        }
+        with uvicorn_server(env, Path(tmp) / "server.log", cli=True) as server:
+            lat, err = asyncio.run(run_clients(server.url, 100, args.scale_seconds, "ask", qs))
+            print(
+                f"saturated (100 clients, 8 in flight): {len(lat) / args.scale_seconds:.1f} answers/s, "
+                f"{len(busy)} x 503 busy: time to 503 p50 {pct(busy, 50):.1f} ms, p99 {pct(busy, 99):.1f} ms; "
+                f"answers p50 {pct(lat, 50):.0f} ms; other errors {err}"
+            )
 
 
 async def first_frame(url: str, qs: list[str], n: int = 40) -> list[float]:
@@ -118,8 +170,13 @@ def main() -> None:
         "--no-cache", action="store_true", help="embed every request (worst case); default: the deployed LRU cache"
     )
     ap.add_argument("--soak-seconds", type=float, default=300)
+    ap.add_argument("--scale", action="store_true", help="processes x clients x batching, cache off")
+    ap.add_argument("--scale-seconds", type=float, default=15)
     args = ap.parse_args()
     qs = questions()
+    if args.scale:
+        scale(args, qs)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             "POLICYBOT_DB_PATH": f"{tmp}/load.sqlite3",
