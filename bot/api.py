@@ -1,7 +1,8 @@
 """HTTP API (FastAPI): translates HTTP into :class:`bot.service.ChatService` calls and results into JSON.
 
 Contract (shared/DESIGN.md): ``POST /v1/ask``, ``POST /v1/ask/stream`` (SSE, ASCII-only frames for WeChat's
-chunked ``wx.request``), browsing endpoints, ``POST /v1/feedback``, ``/healthz``, ``/readyz`` and the admin
+chunked ``wx.request``; with the optional LLM also a ``replace`` frame, see :func:`explained_frames`),
+browsing endpoints, ``POST /v1/feedback``, ``/healthz``, ``/readyz`` and the admin
 reindex. Every error is ``{"code", "message"}`` with a fitting status; nothing here knows policy.
 """
 
@@ -13,8 +14,8 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from contextlib import aclosing, asynccontextmanager
 from typing import Annotated, Any, NamedTuple
 
 import swagger_ui_bundle
@@ -36,6 +37,7 @@ from bot.api_documents import PREFIX as DOCUMENTS_PREFIX
 from bot.api_documents import documents_router
 from bot.config import Settings, get_settings
 from bot.errors import PolicyBotError
+from bot.llm import Fallback, Sentence, StreamEvent
 from bot.logs import install_logging
 from bot.privacy import clean_text
 from bot.service import (
@@ -204,6 +206,9 @@ STREAM_DESCRIPTION = (
     '2. `delta` 若干帧：`{"type": "delta", "text": "…"}`，按顺序拼接即 answer 全文；\n'
     '3. `end` 一帧：`{"type": "end", "message_id": "…"}`；\n'
     "4. 最后 `data: [DONE]`。\n\n"
+    "配置了可选的大模型解读时，`meta` 可带 `ai_generated: true`（此时 `lead` 为空，客户端整段显示并标注“AI生成”）；"
+    '之后可能出现一帧 `{"type": "replace", "text": "…", "lead": "…", "ai_generated": false, "fallback": "…"}`：'
+    "丢弃已显示的文字，改为显示 `text`（确定性回答）。\n\n"
     "出错时不开始推送，直接返回对应状态码的 JSON `{code, message}`。响应头 `X-Accel-Buffering: no`。"
 )
 
@@ -433,6 +438,56 @@ async def stream_frames(answer: Answer) -> AsyncIterator[bytes]:
     yield b"data: [DONE]\n\n"
 
 
+async def explained_frames(answer: Answer, events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[bytes]:
+    """The stream of an answer the LLM explains (``llm_stream_mode=sentence``), guarded sentence by sentence.
+
+    * Nothing is sent until the first sentence has passed the guard. If the explanation fails before that
+      (timeout, endpoint error, a violation in the first sentence), the frames are exactly those of the
+      deterministic answer (``ai_generated: false``): the client sees no difference.
+    * Otherwise ``meta`` carries ``ai_generated: true`` and an empty ``lead`` (a generated reply has no lead
+      in the notice's words: clients show the whole text), and each ``delta`` is one checked sentence.
+    * A later failure sends ``{"type": "replace", "text": <the deterministic answer>, "lead": <its lead>,
+      "ai_generated": false, "fallback": <reason>}``: the client drops the text shown so far and shows
+      ``text`` instead. No unchecked token is ever sent; what was shown before the replace had passed the guard.
+    * ``end`` repeats the final ``ai_generated``.
+    """
+    async with aclosing(events) as stream:
+        first = await anext(stream, None)
+        if not isinstance(first, Sentence):
+            async for frame in stream_frames(answer):
+                yield frame
+            return
+        yield sse({"type": "meta", **answer.model_dump(exclude={"answer"}), "lead": "", "ai_generated": True})
+        yield sse({"type": "delta", "text": first.text})
+        generated = True
+        async for event in stream:
+            if isinstance(event, Sentence):
+                yield sse({"type": "delta", "text": event.text})
+            elif isinstance(event, Fallback):
+                e = event.explanation
+                yield sse(
+                    {
+                        "type": "replace",
+                        "text": e.text,
+                        "lead": answer.lead,
+                        "ai_generated": False,
+                        "fallback": e.fallback_reason,
+                    }
+                )
+                generated = False
+                break
+            else:
+                break
+    yield sse({"type": "end", "message_id": answer.message_id, "ai_generated": generated})
+    yield b"data: [DONE]\n\n"
+
+
+async def buffered_frames(whole: Awaitable[Answer]) -> AsyncIterator[bytes]:
+    """``llm_stream_mode=buffered``: the whole explanation is checked before the first frame."""
+    async for frame in stream_frames(await whole):
+        yield frame
+
+
 # --- dependencies ----------------------------------------------------------------------------------
 def get_service(request: Request) -> ChatService:
     service: ChatService = request.app.state.service
@@ -480,6 +535,8 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         yield
         svc.stop_background()
         svc.store.close()
+        if svc.explainer is not None:
+            svc.explainer.close()
         app.state.wechat.close()
 
     app = FastAPI(
@@ -573,11 +630,17 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         response_class=StreamingResponse,
     )
     def ask_stream(body: AskRequest, request: Request, service: Svc, user: CurrentUser) -> StreamingResponse:
-        answer = service.ask(
+        answer, grounding = service.ask_for_stream(
             body.question, session_id=body.session_id, city=body.city, client=client_of(request), user=user
         )
+        if grounding is None:
+            frames = stream_frames(answer)
+        elif settings.llm_stream_mode == "buffered":
+            frames = buffered_frames(service.explain_whole(answer, grounding, user))
+        else:
+            frames = explained_frames(answer, service.explain_stream(answer, grounding, user))
         return StreamingResponse(
-            stream_frames(answer),
+            frames,
             media_type="text/event-stream",
             headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"},
         )

@@ -2,7 +2,7 @@
 
     policybot build-index                  # (re)build index/build from index/sources
     policybot ask "稳岗返还找谁" [--city 苏州] [--json]
-    policybot eval ../shared/eval/dev.jsonl [--json]
+    policybot eval ../shared/eval/dev.jsonl [--json] [--llm]
     policybot serve [--host 127.0.0.1] [--port 8000]
     policybot docs check FILE               # what the parser finds in a notice (.txt .docx .pdf .html)
     policybot docs add FILE [--doc ID] [--replace]
@@ -65,10 +65,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from bot.errors import ConfigError
     from bot.evaluate import run
+    from bot.llm import Explainer
 
+    explainer = None
+    if args.llm:
+        explainer = Explainer.from_settings(get_settings())
+        if explainer is None:
+            raise ConfigError("--llm needs POLICYBOT_LLM_BASE_URL and POLICYBOT_LLM_MODEL")
     bot = _bot(progress=False)
-    report = run(bot, Path(args.file), default_doc=args.doc)
+    try:
+        report = run(bot, Path(args.file), explainer, default_doc=args.doc)
+    finally:
+        if explainer is not None:
+            explainer.close()
     if args.json:
         for o in report.outcomes:
             payload: dict[str, Any] = {"id": o.case.id}
@@ -76,6 +87,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 payload.update(o.answer.model_dump())
             else:
                 payload.update({"error": o.error})
+            if o.explanation is not None:
+                e = o.explanation
+                payload["llm"] = {
+                    "ai_generated": e.ai_generated,
+                    "text": e.text if e.ai_generated else None,
+                    "fallback_reason": e.fallback_reason,
+                    "violations": [{"rule": v.rule, "claim": v.claim} for v in e.violations],
+                }
             print(json.dumps(payload, ensure_ascii=False))
         return 0
     overall = report.metrics()
@@ -86,6 +105,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"offices exactly the cited measure's units: {report.units_complete:.3f}")
     form = report.form()
     print("form: " + ", ".join(f"{k} {v:.3f}" if v == v else f"{k} -" for k, v in form.items()))
+    if explainer is not None:
+        llm = report.llm_metrics()
+        print(
+            f"llm: {llm['served']}/{llm['explained']} answered turns served by the LLM "
+            f"(share {llm['served_share']:.3f}); must-contain on the served text {llm['must_contain_served']:.3f}"
+        )
+        fallbacks = ", ".join(f"{k} {v}" for k, v in llm["fallbacks"].items()) or "none"
+        rules = ", ".join(f"{k} {v}" for k, v in llm["guard_rejections"].items()) or "none"
+        print(f"llm fallbacks by reason: {fallbacks}")
+        print(f"guard rejections by rule: {rules}")
     if args.verbose:
         for o in report.outcomes:
             if not o.correct:
@@ -266,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="one JSON answer per line")
     e.add_argument("-v", "--verbose", action="store_true", help="list the misses")
     e.add_argument("--doc", default=None, help="document that numeric gold labels refer to (default: the first)")
+    e.add_argument(
+        "--llm", action="store_true", help="also explain every answer through the configured LLM and its guard"
+    )
     e.set_defaults(func=cmd_eval)
     c = sub.add_parser("calibrate", help="fit the scope decision on labelled question sets")
     c.add_argument("--sets", nargs="*", default=None, help="JSONL sets (default: those of the current file)")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from limits import parse
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -201,6 +201,52 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a rate limit (e.g. 30/minute): {value!r}") from exc
         return value
+
+    # --- optional plain-language explanation by an LLM (bot/llm.py, bot/guard.py); off when unset ----
+    llm_base_url: str = Field(
+        "", description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8001/v1; unset = no LLM (the default)."
+    )
+    llm_model: str = Field("", description="Model name sent to the endpoint (required with llm_base_url).")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer key of the endpoint, if it needs one.")
+    llm_timeout_seconds: float = Field(
+        3.0,
+        gt=0,
+        description="Deadline of a whole reply (/v1/ask, Official Account) or of the first checked sentence "
+        "(streaming); then the deterministic answer is served. Must stay below mp_reply_deadline_seconds.",
+    )
+    llm_stream_timeout_seconds: float = Field(20.0, gt=0, description="Deadline of a whole streamed reply.")
+    llm_max_tokens: int = Field(400, ge=16, le=8192, description="Upper bound on the reply's length in tokens.")
+    llm_temperature: float = Field(0.2, ge=0, le=2)
+    llm_max_concurrency: int = Field(
+        16, ge=1, description="Replies generated at once; beyond that the deterministic answer, at once."
+    )
+    llm_stream_mode: Literal["sentence", "buffered"] = Field(
+        "sentence",
+        description="sentence: stream each sentence once it passed the guard (a later failure sends a "
+        "'replace' frame); buffered: check the whole reply before the first frame.",
+    )
+
+    @model_validator(mode="after")
+    def _llm_settings(self) -> Settings:
+        if self.llm_base_url:
+            if not self.llm_base_url.startswith(("http://", "https://")):
+                raise ValueError("POLICYBOT_LLM_BASE_URL must be an http(s) URL")
+            if not self.llm_model:
+                raise ValueError("POLICYBOT_LLM_MODEL is required when POLICYBOT_LLM_BASE_URL is set")
+        if self.llm_timeout_seconds >= self.mp_reply_deadline_seconds:
+            raise ValueError(
+                "POLICYBOT_LLM_TIMEOUT_SECONDS must be below POLICYBOT_MP_REPLY_DEADLINE_SECONDS "
+                "(the Official Account's reply deadline)"
+            )
+        return self
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url)
+
+    @property
+    def guard_path(self) -> Path:
+        return self.index_dir / "guard.json"
 
     @property
     def sources_path(self) -> Path:

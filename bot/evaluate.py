@@ -24,6 +24,11 @@ Metrics (over answerable questions unless said otherwise):
 * form (phone-sized replies): median and 90th-percentile length of answered first replies, the printed figure
   within the first 150 characters (numeric questions), English replies to English questions, small talk
   without an apology, follow-ups that repeat more than half of the previous reply.
+
+With an :class:`bot.llm.Explainer` (``policybot eval --llm``) every answered turn is also explained, exactly as
+the service would; the figures above stay those of the deterministic decision, and :meth:`Report.llm_metrics`
+adds the share of replies served by the LLM, the fallbacks by reason, the guard rejections by rule and
+must-contain on the text actually served.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from __future__ import annotations
 import difflib
 import json
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +44,7 @@ from typing import Any
 
 from bot.answer import PolicyBot
 from bot.errors import PolicyBotError
+from bot.llm import Explainer, Explanation, explainable, ground_answer
 from bot.models import Answer, Session
 
 APOLOGIES = ("抱歉", "没有找到", "Sorry", "sorry")
@@ -65,6 +71,7 @@ class Outcome:
     gold_ids: frozenset[str] = frozenset()
     previous: str | None = None  # the previous reply of the dialogue
     to_traditional: Callable[[str], str] | None = field(default=None, repr=False)
+    explanation: Explanation | None = None  # with --llm, for answered turns
 
     @property
     def cited_ids(self) -> list[str]:
@@ -174,6 +181,34 @@ class Report:
             "followup_repeats": share(follow, lambda o: o.repeats_previous),
         }
 
+    def llm_metrics(self) -> dict[str, Any]:
+        """Replies the LLM was asked for, the share it served, fallbacks by reason, guard rejections by rule."""
+        explained = [o for o in self.outcomes if o.explanation is not None]
+        served = [o for o in explained if o.explanation is not None and o.explanation.ai_generated]
+        fallbacks: Counter[str] = Counter()
+        rules: Counter[str] = Counter()
+        for o in explained:
+            assert o.explanation is not None
+            if o.explanation.fallback_reason:
+                fallbacks[o.explanation.fallback_reason] += 1
+            rules.update({v.rule for v in o.explanation.violations})
+        with_must = [o for o in explained if o.case.gold and o.case.must_contain]
+
+        def served_contains(o: Outcome) -> bool:
+            assert o.explanation is not None
+            return all(x in o.explanation.text for x in o.case.must_contain)
+
+        return {
+            "explained": len(explained),
+            "served": len(served),
+            "served_share": round(len(served) / len(explained), 4) if explained else float("nan"),
+            "fallbacks": dict(fallbacks.most_common()),
+            "guard_rejections": dict(rules.most_common()),
+            "must_contain_served": round(sum(map(served_contains, with_must)) / len(with_must), 4)
+            if with_must
+            else float("nan"),
+        }
+
 
 def read_cases(path: Path) -> Iterator[list[Case]]:
     """Yield groups of cases: a single question, or the turns of one dialogue in order."""
@@ -238,7 +273,7 @@ def resolve_gold(bot: PolicyBot, gold: list[Any], default_doc: str | None) -> fr
     return frozenset(out)
 
 
-def run(bot: PolicyBot, path: Path, *, default_doc: str | None = None) -> Report:
+def run(bot: PolicyBot, path: Path, explainer: Explainer | None = None, *, default_doc: str | None = None) -> Report:
     outcomes: list[Outcome] = []
     convert = bot.index.analyzer.to_traditional
     for group in read_cases(path):
@@ -252,8 +287,12 @@ def run(bot: PolicyBot, path: Path, *, default_doc: str | None = None) -> Report
                 outcomes.append(Outcome(case, None, exc.code, gold, previous, convert))
                 continue
             session = turn.session
-            outcomes.append(Outcome(case, turn.answer, None, gold, previous, convert))
-            previous = turn.answer.answer
+            a = turn.answer
+            explanation = None
+            if explainer is not None and explainable(a):
+                explanation = explainer.explain(ground_answer(bot, bot.validate(case.question), a), a.answer)
+            outcomes.append(Outcome(case, a, None, gold, previous, convert, explanation))
+            previous = a.answer
     answered = [o for o in outcomes if o.answer and o.answer.in_scope and o.answer.citations]
     complete = 0
     for o in answered:

@@ -58,7 +58,11 @@ class SourceRef(BaseModel):
 
 class Answer(BaseModel):
     answer: str = Field(description="The full reply text (lead first), ready to show.")
-    lead: str = Field("", description="The first line of `answer`: the direct answer in the notice's own words.")
+    lead: str = Field(
+        "",
+        description="The first line of `answer`: the direct answer in the notice's own words (empty for an "
+        "AI生成 reply, which clients show whole).",
+    )
     in_scope: bool = Field(description="True when a clause of the notices answers (all or part of) the question.")
     outcome: Outcome = Field("answer", description="answer | partial | refuse | smalltalk | note.")
     uncovered: str | None = Field(None, description="For a partial answer: the part the notices do not cover.")

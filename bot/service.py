@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -28,8 +28,10 @@ from bot.batching import BatchingEmbeddings
 from bot.config import Settings
 from bot.embeddings import VectorEmbeddings, make_embeddings
 from bot.errors import InvalidQuestion, NotFound, PolicyBotError
+from bot.guard import Grounding
 from bot.index import build_index, build_lock, current_generation, ensure_index, load_index, staleness
 from bot.ingest import Measure
+from bot.llm import Explainer, ExplainerStats, Explanation, StreamEvent, explainable, ground_answer
 from bot.moderation import BLOCKED_REASON, Channel, Moderator
 from bot.privacy import clean_text
 from bot.sessions import MemorySessionStore, RateLimiter, SessionStore
@@ -125,6 +127,7 @@ class IndexStatus(BaseModel):
     workers: list[WorkerGeneration] = Field(
         default_factory=list, description="Every live worker and the index generation it serves (with Redis)"
     )
+    llm: ExplainerStats | None = None  # replies served by the LLM and fallbacks by reason, when configured
 
 
 @dataclass
@@ -147,8 +150,11 @@ class ChatService:
         sessions: SessionStore | None = None,
         store: MessageStore | None = None,
         moderator: Moderator | None = None,
+        explainer: Explainer | None = None,
     ) -> None:
         self.settings = settings
+        # the optional plain-language explanation (bot/llm.py): only when POLICYBOT_LLM_BASE_URL is set
+        self.explainer = explainer or Explainer.from_settings(settings)
         self.shared = SharedState.connect(settings.redis_url) if settings.redis_url else None
         self.workers = WorkerRegistry(self.shared) if self.shared else None
         self._bot: PolicyBot | None = None
@@ -297,7 +303,9 @@ class ChatService:
         client: str,
         user: str | None = None,
         channel: Channel = "api",
+        explain: bool = True,
     ) -> Answer:
+        """``explain=False``: never the LLM (the stream endpoint explains through :meth:`explain_stream`)."""
         bot = self.bot
         if city is not None and city.strip() and bot.directory.canonical_city(city) is None:
             raise UnknownCity("暂不支持该城市，请选择江苏省13个设区市之一", detail=city[:40])
@@ -307,8 +315,9 @@ class ChatService:
         session = self.sessions.get(session_id, user)
         if session is None:
             self.limiter.check_new_session(who)  # a flood of new conversations cannot evict citizens' ones
+        text = bot.validate(question)
         # content security (bot/moderation.py): the question before answering, the answer before returning
-        if self.moderator.check(bot.validate(question), stage="question", user=user, channel=channel).blocked:
+        if self.moderator.check(text, stage="question", user=user, channel=channel).blocked:
             session = session or Session()
             self.sessions.put(session, user)
             a = self.moderator.refusal(bot, session, "question")
@@ -320,6 +329,11 @@ class ChatService:
                 a = self.moderator.refusal(bot, session, "answer")
         if a.reason == BLOCKED_REASON:
             log.warning("content blocked: message %s, user %s", a.message_id, user_tag(user))
+        grounding = self.grounding(bot, text, a) if explain else None
+        if grounding is not None:
+            assert self.explainer is not None
+            e = self.explainer.explain(grounding, a.answer, extra_check=self._answer_check(user, channel))
+            a = self._with_explanation(a, e)
         try:
             self.store.log_message(
                 a.message_id,
@@ -336,6 +350,51 @@ class ChatService:
             # breakage once and /readyz reports it.
             log.debug("message log unavailable: %s", exc.detail)
         return a
+
+    # --- the optional LLM explanation (bot/llm.py) ----------------------------------------------------
+    def grounding(self, bot: PolicyBot, question: str, answer: Answer) -> Grounding | None:
+        """What the LLM may explain: answered turns only - never a refusal, a note or a blocked question."""
+        if self.explainer is None or answer.reason == BLOCKED_REASON or not explainable(answer):
+            return None
+        return ground_answer(bot, question, answer)
+
+    def _answer_check(self, user: str | None, channel: Channel) -> Callable[[str], bool]:
+        """Generated text passes the same content check as every answer."""
+        return lambda text: self.moderator.check(text, stage="answer", user=user, channel=channel).blocked
+
+    @staticmethod
+    def _with_explanation(answer: Answer, e: Explanation) -> Answer:
+        # citations and offices stay those of the deterministic decision; a generated reply has no lead in the
+        # notice's words, so clients show its whole text (web/js/render.js bubbleText)
+        if not e.ai_generated:
+            return answer
+        return answer.model_copy(update={"answer": e.text, "lead": "", "ai_generated": True})
+
+    def ask_for_stream(
+        self,
+        question: str,
+        *,
+        session_id: str | None,
+        city: str | None,
+        client: str,
+        user: str | None = None,
+    ) -> tuple[Answer, Grounding | None]:
+        """The deterministic answer (logged as usual) and, when the LLM may explain it, its Grounding."""
+        answer = self.ask(question, session_id=session_id, city=city, client=client, user=user, explain=False)
+        return answer, self.grounding(self.bot, self.bot.validate(clean_text(question)), answer)
+
+    def explain_stream(
+        self, answer: Answer, grounding: Grounding, user: str | None = None
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Guarded sentences of the explanation, ending in Done or Fallback (see :meth:`Explainer.stream`)."""
+        assert self.explainer is not None
+        return self.explainer.stream(grounding, answer.answer, extra_check=self._answer_check(user, "api"))
+
+    async def explain_whole(self, answer: Answer, grounding: Grounding, user: str | None = None) -> Answer:
+        """The answer with the whole explanation checked first (``llm_stream_mode=buffered``)."""
+        assert self.explainer is not None
+        e = await self.explainer.aexplain(grounding, answer.answer, extra_check=self._answer_check(user, "api"))
+        return self._with_explanation(answer, e)
 
     def feedback(
         self, message_id: str, helpful: bool, comment: str | None, user: str | None = None, client: str = "unknown"
@@ -428,6 +487,7 @@ class ChatService:
                 WorkerGeneration(worker=str(w.get("worker")), generation=w.get("generation"))
                 for w in (self.workers.workers() if self.workers else [])
             ],
+            llm=self.explainer.stats() if self.explainer else None,
         )
 
     def start_reindex(self, trigger: str = "admin", *, rebuild: bool = True) -> bool:

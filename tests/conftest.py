@@ -44,6 +44,7 @@ def make_settings(root: Path, sources: list[Path], **overrides: object) -> Setti
         "userdict.txt",
         "stopwords.txt",
         "offices.json",
+        "guard.json",
         "sensitive_words.txt",
         "examples.jsonl",
         "intents.json",

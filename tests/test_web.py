@@ -207,9 +207,10 @@ def ask_streamed(page: Page, question: str) -> tuple[Locator, dict[str, Any]]:
 
 
 def expected_bubble(payload: dict[str, Any]) -> str:
-    """The reply bubble: the lead when the server sends one, else the answer's first line; a refusal whole."""
+    """The reply bubble: the lead when the server sends one, else the answer's first line; a refusal and a
+    generated (AI生成) reply whole."""
     text = str(payload["answer"])
-    if not payload["in_scope"]:
+    if not payload["in_scope"] or payload.get("ai_generated"):
         return text.strip()
     lead = payload.get("lead")
     if isinstance(lead, str) and lead.strip():
@@ -594,10 +595,11 @@ def stream_with_lead(raw: bytes, lead: str, **extra: Any) -> bytes:
     return "".join(f"data: {f}\n\n" for f in frames).encode("ascii")
 
 
-def test_lead_and_ai_label_from_the_meta_frame(page: Page, server: Server) -> None:
-    """The extended contract (``lead``, ``ai_generated``, ``lang``), on a recorded stream carrying those fields."""
+def test_lead_and_lang_from_the_meta_frame(page: Page, server: Server) -> None:
+    """The extended contract (``lead``, ``lang``), on a recorded stream carrying those fields. (A generated
+    reply, ``ai_generated: true``, has no lead: see the tests of the optional LLM below.)"""
     lead = "可以。文件写明：通过转型转产、主辅分离等举措，拓宽富余从业人员安置渠道。"
-    body = stream_with_lead(STREAM_FIXTURE.read_bytes(), lead, ai_generated=True, lang="zh-Hans")
+    body = stream_with_lead(STREAM_FIXTURE.read_bytes(), lead, ai_generated=False, lang="zh-Hans")
     payload = streamed_answer(body)
     assert payload["answer"].split("\n", 1)[0] == lead == payload["lead"]
     open_chat(page, server)
@@ -605,8 +607,7 @@ def test_lead_and_ai_label_from_the_meta_frame(page: Page, server: Server) -> No
     answer = ask(page, Q_PLACEMENT)
     answer_top_in_view(page, answer)
     expect(answer.locator(".reply")).to_have_text(lead)
-    expect(answer.locator(".ai-badge")).to_be_visible()
-    expect(answer.locator(".ai-badge")).to_have_text("AI生成")
+    expect(answer.locator(".ai-badge")).to_be_hidden()
     expect(answer.locator("article.answer")).to_have_attribute("lang", "zh-Hans")
     cards = answer.locator("details.card")
     assert cards.evaluate_all("ns => ns.map((n) => n.dataset.card)") == ["quote", "offices", "contact", "source"]
@@ -760,3 +761,63 @@ def width_center(page: Page) -> int:
     size = page.viewport_size
     assert size is not None
     return size["width"] // 2
+
+
+# --- the optional LLM explanation (bot/llm.py): the label and the replace frame ------------------------------
+def _generated_stream(*frames: dict[str, Any]) -> bytes:
+    """A /v1/ask/stream body as bot/api.py's explained_frames sends it: the recorded answer's meta, marked as
+    generated (with no lead: a generated reply has none in the notice's words), then ``frames``."""
+    meta = json.loads(STREAM_FIXTURE.read_text(encoding="ascii").split("\n\n")[0].removeprefix("data: "))
+    meta.update(lead="", ai_generated=True)
+    body = "".join(f"data: {json.dumps(f, ensure_ascii=True)}\n\n" for f in (meta, *frames)) + "data: [DONE]\n\n"
+    return body.encode("ascii")
+
+
+def test_a_generated_answer_is_labelled_shown_whole_and_keeps_its_cards(
+    page: Page, server: Server, watch: Watch
+) -> None:
+    open_chat(page, server)
+    text = "企业可以通过转型转产、主辅分离等办法安置富余人员。\n具体由就业处、就管中心、职介中心负责。"
+    body = _generated_stream(
+        {"type": "delta", "text": text[:26]},
+        {"type": "delta", "text": text[26:]},
+        {"type": "end", "message_id": "m1", "ai_generated": True},
+    )
+    page.route("**/v1/ask/stream", lambda r: r.fulfill(status=200, content_type="text/event-stream", body=body))
+    answer = ask(page, Q_PLACEMENT)
+    expect(answer.locator(".ai-badge")).to_be_visible()
+    expect(answer.locator(".ai-badge")).to_have_text("AI生成")
+    # the whole generated text is the reply, not only its first line
+    assert "".join(shown_text(answer.locator(".reply")).split()) == "".join(text.split())
+    # the citation, the offices and the routing still come from the decision
+    expect(answer.locator(".card-quote summary")).to_contain_text("（七）")
+    open_all_cards(answer)
+    expect(answer.locator(".office-card").first).to_contain_text("就业处")
+    expect(answer.locator(".card-contact")).to_have_count(1)
+    assert watch.asks("/v1/ask") == []
+
+
+def test_a_replace_frame_swaps_the_generated_text_for_the_deterministic_answer(
+    page: Page, server: Server, watch: Watch
+) -> None:
+    open_chat(page, server)
+    recorded = streamed_answer(STREAM_FIXTURE.read_bytes())
+    lead = recorded["answer"].split("\n", 1)[0]
+    body = _generated_stream(
+        {"type": "delta", "text": "这是一句先通过检查的解读。"},
+        {
+            "type": "replace",
+            "text": recorded["answer"],
+            "lead": lead,
+            "ai_generated": False,
+            "fallback": "guard:number",
+        },
+        {"type": "end", "message_id": "m2", "ai_generated": False},
+    )
+    page.route("**/v1/ask/stream", lambda r: r.fulfill(status=200, content_type="text/event-stream", body=body))
+    answer = ask(page, Q_PLACEMENT)
+    expect(answer.locator(".reply")).to_have_text(expected_bubble({**recorded, "lead": lead}))
+    expect(answer.locator(".ai-badge")).to_be_hidden()
+    expect(answer).not_to_contain_text("这是一句先通过检查的解读")
+    expect(answer.locator(".card-quote")).to_have_count(1)
+    assert watch.asks("/v1/ask") == []

@@ -177,10 +177,12 @@ def format_reply(
     if url:
         tail.append(templates["link"].format(url=url))
     sep = templates["separator"]
-    fixed = sep.join([*head, templates["quote"].format(quote=""), *tail])
+    # a checked LLM explanation (bot/llm.py) takes the quote's place, labelled AI生成
+    body, key = (answer.answer, "ai") if answer.ai_generated else (c.quote, "quote")
+    fixed = sep.join([*head, templates[key].format(quote=""), *tail])
     room = max_bytes - len(fixed.encode("utf-8"))
-    quote = fit_bytes(c.quote, room, ell) if room > len(ell.encode("utf-8")) * 4 else ""
-    lines = [*head, templates["quote"].format(quote=quote), *tail] if quote else [*head, *tail]
+    quote = fit_bytes(body, room, ell) if room > len(ell.encode("utf-8")) * 4 else ""
+    lines = [*head, templates[key].format(quote=quote), *tail] if quote else [*head, *tail]
     return fit_bytes(sep.join(lines), max_bytes, ell)
 
 

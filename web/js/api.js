@@ -166,6 +166,13 @@ export async function ask(body, handlers = {}, signal) {
         } else if (msg.type === 'delta' && meta && typeof msg.text === 'string') {
           text += msg.text;
           onDelta(msg.text);
+        } else if (msg.type === 'replace' && meta && typeof msg.text === 'string') {
+          // the generated text failed a check on the server: the deterministic answer replaces what was shown
+          meta = { ...meta, ai_generated: false, lead: typeof msg.lead === 'string' ? msg.lead : null };
+          text = msg.text;
+          onRestart();
+          onMeta(meta);
+          onDelta(msg.text);
         } else if (msg.type === 'end') {
           ended = true;
         } else if (msg.type === 'error') {

@@ -1,7 +1,8 @@
 // Renders one answer: the lead as the reply bubble, the rest as collapsible cards built from the answer's
 // structured fields, each fact shown once:
 //
-//   bubble     answer.lead (fallback: the first line of answer.answer); the whole text for a refusal
+//   bubble     answer.lead (fallback: the first line of answer.answer); the whole text for a refusal and for a
+//              generated (ai_generated, AI生成) reply
 //   原文       citations[0]: label, section title, the verbatim quote, a link to the measure
 //   责任单位   offices: one row each, the short name as printed, full name (全称待核实 when unconfirmed), duties
 //   就近办理   the city bureau when known, else a prompt to pick the city; the hotline as a tel: link
@@ -25,11 +26,12 @@ export function firstLine(text) {
   return (i < 0 ? s : s.slice(0, i)).trim();
 }
 
-/** What the reply bubble shows: the lead, else the first line of the answer; a refusal in full. */
+/** What the reply bubble shows: the lead, else the first line of the answer; a refusal or an AI reply in full. */
 export function bubbleText(answer, text) {
   const a = answer || {};
   const full = String(text === undefined ? a.answer || '' : text);
-  if (a.in_scope === false) return full.trim();
+  // a refusal, and a generated (AI生成) reply, which has no lead of the notice's words: the whole text
+  if (a.in_scope === false || a.ai_generated) return full.trim();
   if (typeof a.lead === 'string' && a.lead.trim()) return a.lead.trim();
   return firstLine(full);
 }

@@ -194,3 +194,18 @@ test('errors in words a citizen understands; 12333 in them is a call target', ()
   assert.equal(describeError({ kind: 'http', status: 413 }, 500).text, '请控制在500字以内。');
   assert.equal(charCount('稳岗😀'), 3);
 });
+
+test('a generated answer: its whole text in the bubble, the decision\'s cards after it', () => {
+  const a = Object.assign(fixtureAnswer('stream.txt'), { ai_generated: true, lead: '' });
+  const text = '企业可以通过转型转产、主辅分离等办法安置富余人员。\n具体由就业处负责。';
+  const view = buildView(a, text, true);
+  assert.equal(view.aiGenerated, true);
+  assert.equal(view.leadText, text);
+  assert.deepEqual(keys(view), ['quote', 'offices', 'contact', 'source']);
+  assert.equal(card(view, 'quote').label, '（七）');
+  assert.deepEqual(card(view, 'offices').items.map((o) => o.name), a.offices.map((o) => o.name));
+  // while it streams, the text so far, whole
+  assert.equal(buildView(a, text.slice(0, 30), false).leadText, text.slice(0, 30));
+  // a deterministic answer with the same text shows its lead line only
+  assert.equal(buildView({ ...a, ai_generated: false }, text, true).leadText, text.split('\n')[0]);
+});

@@ -212,3 +212,26 @@ test('Retry-After as seconds or an HTTP date', () => {
   assert.ok(Math.abs(request.retryAfterSeconds(soon) - 30) <= 1);
   assert.equal(request.retryAfterSeconds(''), 0);
 });
+
+test('a replace frame: the generated text shown so far is dropped for the deterministic answer', async () => {
+  const frames = [
+    { type: 'meta', in_scope: true, ai_generated: true, lead: '', citations: [], offices: [], message_id: 'm', session_id: 's' },
+    { type: 'delta', text: '符合条件的企业可以享受稳岗返还。' },
+    { type: 'replace', text: '【适用政策】确定的回答', lead: '确定的回答', ai_generated: false, fallback: 'guard:number' },
+    { type: 'end', message_id: 'm', ai_generated: false },
+  ];
+  const sse = frames.map((f) => 'data: ' + JSON.stringify(f) + '\n\n').join('') + 'data: [DONE]\n\n';
+  const bytes = new Uint8Array(Buffer.from(sse, 'utf8'));
+  global.wx = fakeWx({
+    '/v1/ask/stream': () => ({ statusCode: 200, header: { 'Content-Type': 'text/event-stream' }, chunks: chunksOf(bytes, [5]) }),
+  });
+  const { seen, handlers } = track();
+  const answer = await request.askStream(BODY, handlers);
+  assert.equal(answer.answer, '【适用政策】确定的回答');
+  assert.equal(answer.ai_generated, false);
+  assert.equal(answer.lead, '确定的回答', 'the deterministic lead comes back with the replace frame');
+  assert.equal(seen.restarts, 1);
+  assert.equal(seen.meta, 2);
+  assert.equal(seen.deltas[seen.deltas.length - 1], '【适用政策】确定的回答');
+  assert.equal(global.wx.calls.length, 1, 'no fallback request');
+});

@@ -2,7 +2,8 @@
  * Turns an answer (its fields + the text streamed so far) into what chat.wxml shows - the same layout as
  * the H5 page, each fact once:
  *
- *   bubble     answer.lead (fallback: the first line of answer.answer); a refusal (in_scope false) whole
+ *   bubble     answer.lead (fallback: the first line of answer.answer); a refusal (in_scope false) and a
+ *              generated reply (ai_generated, AI生成) whole
  *   cards      原文 (citations[0]: label, section title, verbatim quote), 责任单位 (one row per office: short
  *              name as printed, full name or 全称待核实, duties), 就近办理 (the city bureau or a prompt to
  *              pick the city; 12333), 相关条款 (citations[1:]), 来源 (title, issuer, date)
@@ -39,11 +40,12 @@ function firstLine(text) {
   return (i < 0 ? s : s.slice(0, i)).trim();
 }
 
-/** What the reply bubble shows: the lead, else the first line of the answer; a refusal in full. */
+/** What the reply bubble shows: the lead, else the first line of the answer; a refusal or an AI reply in full. */
 function bubbleText(answer, text) {
   const a = answer || {};
   const full = String(text === undefined ? a.answer || '' : text);
-  if (a.in_scope === false) return full.trim();
+  // a refusal, and a generated (AI生成) reply, which has no lead of the notice's words: the whole text
+  if (a.in_scope === false || a.ai_generated) return full.trim();
   if (typeof a.lead === 'string' && a.lead.trim()) return a.lead.trim();
   return firstLine(full);
 }

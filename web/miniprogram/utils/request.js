@@ -170,6 +170,11 @@ function askStream(body, handlers, retried) {
               collector.add(msg);
               if (!hadMeta && collector.meta) onMeta(collector.meta);
               else if (msg.type === 'delta' && collector.meta && typeof msg.text === 'string') onDelta(msg.text);
+              else if (msg.type === 'replace' && collector.meta) {
+                onRestart(); // what was shown is replaced by the deterministic answer
+                onMeta(collector.meta);
+                onDelta(collector.text);
+              }
             }
           }
 

@@ -243,7 +243,11 @@ AnswerCollector.prototype.add = function (msg) {
   if (msg.done) this.done = true;
   else if (msg.type === 'meta') this.meta = msg;
   else if (msg.type === 'delta' && typeof msg.text === 'string') this.text += msg.text;
-  else if (msg.type === 'end') this.ended = true;
+  else if (msg.type === 'replace' && this.meta && typeof msg.text === 'string') {
+    // the generated text failed a check on the server: the deterministic answer replaces it
+    this.meta = Object.assign({}, this.meta, { ai_generated: false, lead: typeof msg.lead === 'string' ? msg.lead : null });
+    this.text = msg.text;
+  } else if (msg.type === 'end') this.ended = true;
 };
 
 AnswerCollector.prototype.complete = function () {
