@@ -35,6 +35,7 @@ _QUOTED = re.compile(r"[“\"「『]([0-9A-Za-z+\u4e00-\u9fff]{2,10})[”\"」�
 
 
 _GLUED_MIN_FREQ = 100  # jieba dictionary count from which a two-character string is a common word (德国 9604)
+MEMO_ENTRIES = 65_536  # memoised lookups per analyzer before the memo starts over
 _MAX_READINGS = 16  # pinyin spellings tried per n-gram (polyphonic characters multiply them)
 
 
@@ -145,6 +146,8 @@ class TextAnalyzer:
 
         jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter is not ours to print
         self.lexicon = lexicon
+        self._memo_expansions: dict[str, tuple[str, ...]] = {}
+        self._memo_repairs: dict[str, tuple[str, ...]] = {}
         self._cc = opencc.OpenCC("t2s")
         self._to_hant = opencc.OpenCC("s2t")
         self._jieba = jieba.Tokenizer()
@@ -195,6 +198,7 @@ class TextAnalyzer:
 
     # --- tokens -----------------------------------------------------------------------------------
     def add_domain_terms(self, terms: Iterable[str]) -> None:
+        self._forget()
         for t in terms:
             if 2 <= len(t) <= 12:
                 self._jieba.add_word(t, freq=50)
@@ -221,6 +225,25 @@ class TextAnalyzer:
     # --- lexicon ----------------------------------------------------------------------------------
     def expansions(self, text: str) -> list[str]:
         """Notice terms for the everyday (and English) words found in normalised ``text``, in order."""
+        return list(self._memo(self._memo_expansions, self._expansions, text))
+
+    def _memo(
+        self, memo: dict[str, tuple[str, ...]], compute: Callable[[str], list[str]], text: str
+    ) -> tuple[str, ...]:
+        # ranking asks the same few query tokens once per candidate passage: a bounded memo per analyzer
+        # (cleared when the dictionary or vocabulary changes) keeps that to one lexicon scan per token
+        hit = memo.get(text)
+        if hit is None:
+            if len(memo) >= MEMO_ENTRIES:
+                memo.clear()
+            hit = memo[text] = tuple(compute(text))
+        return hit
+
+    def _forget(self) -> None:
+        self._memo_expansions.clear()
+        self._memo_repairs.clear()
+
+    def _expansions(self, text: str) -> list[str]:
         out: list[str] = []
         for key, terms in self.lexicon.expansions.items():
             if _has_cue(text, key):
@@ -307,6 +330,7 @@ class TextAnalyzer:
         for w in vocab:
             if 2 <= len(w) <= 4 and all(_CJK.match(c) for c in w):
                 by_pinyin[" ".join(lazy_pinyin(w))].add(w)
+        self._forget()
         self._vocab = frozenset(vocab)
         self._by_pinyin = dict(by_pinyin)
 
@@ -317,6 +341,9 @@ class TextAnalyzer:
         dictionary (so 上海 never becomes 伤害), and when it shares at least one character with the
         repair (a typo changes a character, it does not replace a word).
         """
+        return list(self._memo(self._memo_repairs, self._typo_repairs, text))
+
+    def _typo_repairs(self, text: str) -> list[str]:
         if not self._by_pinyin:
             return []
         freq = self._jieba.FREQ

@@ -494,7 +494,7 @@ def test_official_account_reply_labels_the_generated_text(bot) -> None:
     templates = dict(load_mp_texts(REPO_ROOT / "prompts" / "wechat.toml")["reply"])
     reply = format_reply(answer, templates, base_url="https://example.cn", max_bytes=2048)
     assert "【AI生成】" + FAITHFUL in reply and len(reply.encode("utf-8")) <= 2048
-    assert "【适用政策】" in reply and "就业处" in reply
+    assert "（第（七）条）" in reply and "就业处" in reply
 
 
 # --- evaluation ------------------------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ from tests.fakes.wechat_server import FakeWeChat, FakeWeChatServer
 QUESTION = "我们厂搞智能化改造，多出来的工人怎么安置？"
 GH = "gh_0123456789ab"  # the Official Account's own id (ToUserName of inbound messages)
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+SOURCE = Path(__file__).resolve().parents[1] / "index" / "sources" / "jiangsu-hrss-digital-economy-measures-2022.txt"
+CLAUSE_7 = next(line for line in SOURCE.read_text(encoding="utf-8").splitlines() if line.startswith("(七)"))
 LINK = f"{PUBLIC_BASE}/measures.html#jiangsu-hrss-digital-economy-measures-2022-7"
 
 
@@ -172,11 +174,12 @@ def test_text_message_gets_a_passive_text_reply(client: TestClient) -> None:
     assert reply["MsgType"] == "text"
     assert abs(int(reply["CreateTime"]) - time.time()) < 10
     content = reply["Content"]
-    assert "第（七）条" in content and "三、促进产业数字化转型升级" in content
-    assert "拓宽富余从业人员安置渠道" in content  # the measure's words, verbatim
-    assert "就业处" in content and "职介中心" in content  # the offices
-    assert LINK in content
-    assert len(content.encode("utf-8")) <= 2048
+    lead, offices, where, link = content.split("\n")  # the lead, one line of offices, where to go, the link
+    assert lead.startswith("文件写明：") and lead.endswith("（第（七）条）")
+    assert lead.removeprefix("文件写明：").removesuffix("（第（七）条）") in CLAUSE_7  # the measure's words, verbatim
+    assert offices == "【责任单位】就业处、就管中心、职介中心、各设区市人力资源社会保障局"  # short names, as printed
+    assert "12333" in where and link.endswith(LINK)
+    assert len(content.encode("utf-8")) <= 700  # a chat bubble, far under WeChat's 2048 bytes
 
 
 def test_signature_is_checked_on_messages(client: TestClient) -> None:
@@ -292,14 +295,18 @@ def test_unsafe_or_malformed_xml_is_400(client: TestClient, body: str) -> None:
 
 
 # --- reply text -----------------------------------------------------------------------------------------
-def test_long_replies_are_trimmed_to_2048_bytes_keeping_offices_and_link(client: TestClient, bot: Any) -> None:
+def test_long_replies_are_trimmed_to_2048_bytes_keeping_offices_and_link_and_long_unit_lists_summarised(
+    client: TestClient, bot: Any
+) -> None:
     texts = load_mp_texts(Path(__file__).resolve().parents[1] / "prompts" / "wechat.toml")
     a: Answer = bot.ask(QUESTION).answer
-    long_quote = a.citations[0].model_copy(update={"quote": "拓宽富余从业人员安置渠道。" * 400})
-    long = a.model_copy(update={"citations": [long_quote]})
+    long = a.model_copy(update={"lead": "拓宽富余从业人员安置渠道。" * 400})
     text = format_reply(long, texts["reply"], base_url=PUBLIC_BASE, max_bytes=2048)
     assert len(text.encode("utf-8")) <= 2048
     assert "…" in text and LINK in text and "就业处" in text and "第（七）条" in text
+    many = a.model_copy(update={"offices": [a.offices[0].model_copy(update={"name": f"处室{k}"}) for k in range(14)]})
+    offices_line = format_reply(many, texts["reply"], base_url=PUBLIC_BASE, max_bytes=2048).split("\n")[1]
+    assert offices_line == "【责任单位】处室0、处室1、处室2等14个单位"  # summarised; the page lists all
     refusal = a.model_copy(update={"in_scope": False, "citations": [], "answer": "抱歉" * 2000})
     assert len(format_reply(refusal, texts["reply"], base_url="", max_bytes=2048).encode()) <= 2048
 

@@ -11,8 +11,8 @@ WeChat posts each message as XML and waits 5 seconds, then retries up to 3 times
   ``openid`` query parameter WeChat adds must name the message's sender;
 * parses XML with defusedxml (no DTD, no entities: a billion-laughs body is a 400 at once);
 * answers text messages through :meth:`ChatService.ask` (user = the sender's openid, one session per openid,
-  local content filter) with a passive text reply of at most 2048 bytes: the measure, a short quote, the
-  offices, where to go and a link to the measure on the web page;
+  local content filter) with a passive text reply of at most 2048 bytes: the lead (the notice's words that
+  answer), one line of offices, where to go and a link to the measure on the web page (:func:`format_reply`);
 * answers other messages and the ``subscribe`` event with a short help text, other events with ``success``;
 * deduplicates on ``MsgId`` (or sender + CreateTime): a retry gets the same reply, and the question is
   answered once;
@@ -144,6 +144,10 @@ def encrypted_reply_xml(encrypt: str, msg_signature: str, timestamp: str, nonce:
     )
 
 
+# answers to "这个找哪个部门" / "我在苏州": already short, and what was asked
+FOLLOW_UP_REASONS = frozenset({"office", "city"})
+
+
 # --- reply text ------------------------------------------------------------------------------------------
 def fit_bytes(text: str, limit: int, ellipsis: str = "…") -> str:
     """``text`` cut at a character boundary so its UTF-8 form is at most ``limit`` bytes."""
@@ -159,15 +163,32 @@ def measure_url(base_url: str, doc: str, measure: int) -> str:
 
 
 def format_reply(
-    answer: Answer, templates: dict[str, str], *, base_url: str, max_bytes: int, hotline_name: str = ""
+    answer: Answer, templates: dict[str, Any], *, base_url: str, max_bytes: int, hotline_name: str = ""
 ) -> str:
-    """The passive-reply text of an answer, at most ``max_bytes``: the quote is what gets shortened."""
+    """The passive-reply text of an answer, at most ``max_bytes``: short enough for a chat bubble.
+
+    An answered question gets its lead (the notice's own words that answer it) with the measure label, one
+    line of the units by their printed short names (a long list summarised: every unit is on the linked
+    page), where to go, and the link to the measure on the web page. The lead is what gets shortened. A
+    turn that answers a follow-up (which office, which city) or declines is sent as the reply text itself.
+    Example (abridged)::
+
+        文件写明：每人至少提供1次职业指导、3次岗位推荐……（第（七）条）
+        【责任单位】省人力资源社会保障厅就业处、职介中心等7个单位
+        【办理】请到苏州市人力资源和社会保障局办理，或拨打12333。
+        详情：https://…/measures.html#…-7
+    """
     ell = templates["ellipsis"]
-    if not answer.in_scope or not answer.citations:
+    if not answer.in_scope or not answer.citations or answer.reason in FOLLOW_UP_REASONS:
         return fit_bytes(answer.answer, max_bytes, ell)
     c = answer.citations[0]
-    units = "、".join(f"{o.name}（{o.full_name}）" if o.full_name else o.name for o in answer.offices)
-    head = [templates["measure"].format(doc_name=c.doc_title, label=c.label, section=c.title)]
+    names = [o.name for o in answer.offices]
+    limit = int(templates["units_inline"])
+    units = (
+        "、".join(names)
+        if len(names) <= limit
+        else templates["units_more"].format(units="、".join(names[: limit - 1]), count=len(names))
+    )
     tail = [templates["offices"].format(units=units)] if units else []
     if answer.bureau:
         tail.append(templates["bureau"].format(bureau=answer.bureau, hotline=answer.hotline, hotline_name=hotline_name))
@@ -177,12 +198,13 @@ def format_reply(
     if url:
         tail.append(templates["link"].format(url=url))
     sep = templates["separator"]
-    # a checked LLM explanation (bot/llm.py) takes the quote's place, labelled AI生成
-    body, key = (answer.answer, "ai") if answer.ai_generated else (c.quote, "quote")
-    fixed = sep.join([*head, templates[key].format(quote=""), *tail])
+    # a checked LLM explanation (bot/llm.py) takes the lead's place, labelled AI生成
+    key = "ai" if answer.ai_generated else "lead"
+    body = answer.answer if answer.ai_generated or not answer.lead else answer.lead
+    fixed = sep.join([templates[key].format(lead="", label=c.label), *tail])
     room = max_bytes - len(fixed.encode("utf-8"))
-    quote = fit_bytes(body, room, ell) if room > len(ell.encode("utf-8")) * 4 else ""
-    lines = [*head, templates[key].format(quote=quote), *tail] if quote else [*head, *tail]
+    lead = fit_bytes(body, room, ell) if room > len(ell.encode("utf-8")) * 4 else ""
+    lines = [templates[key].format(lead=lead, label=c.label), *tail] if lead else tail
     return fit_bytes(sep.join(lines), max_bytes, ell)
 
 
@@ -215,7 +237,7 @@ class OfficialAccount:
         self.base_url = settings.public_base_url
         raw = load_mp_texts(settings.prompts_dir / "wechat.toml")
         self.texts: dict[str, str] = {k: v for k, v in raw.items() if isinstance(v, str)}
-        self.reply_templates: dict[str, str] = dict(raw["reply"])
+        self.reply_templates: dict[str, Any] = dict(raw["reply"])
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mp-answer")
         # with Redis (bot.shared) dedup, delivery, nonces and conversations hold across workers
         self.shared = (
