@@ -83,6 +83,11 @@ def _fill(template: str, **values: object) -> str:
     return template.format(**values)
 
 
+def _in_counter(text: str, counter: str | None) -> bool:
+    """``text`` prints a figure in the measure word asked for: "10万人次" for 多少人."""
+    return counter is not None and re.search(counter, text) is not None
+
+
 def lead_of(hit: MeasureHit, decision: Decision, split_chars: int = 40) -> str:
     """The part of the best sentence that answers: a verbatim piece of the notice.
 
@@ -94,27 +99,35 @@ def lead_of(hit: MeasureHit, decision: Decision, split_chars: int = 40) -> str:
     quote = hit.quote()
     if not quote:
         return hit.measure.sentences[0] if hit.measure.sentences else hit.measure.text
-    sentence = quote[0].text
+    sentence = max(quote, key=lambda e: e.score).text  # the sentence that answers best, not the first
     strict = q.intent if q.intent is not None and q.intent.strict else None
     if strict is not None or q.wants_figure:
-        for e in hit.evidence:
-            if (strict is not None and strict.provided_by(e.text)) or (q.wants_figure and _DIGIT.search(e.text)):
-                sentence = e.text
-                break
+        fits = [
+            e.text
+            for e in hit.evidence
+            if (strict is not None and strict.provided_by(e.text)) or (q.wants_figure and _DIGIT.search(e.text))
+        ]
+        sentence = next((x for x in fits if _in_counter(x, q.counter)), fits[0] if fits else sentence)
     pieces = [p for p in _CLAUSE_SPLIT.split(sentence) if p]
     if len(sentence) <= split_chars or len(pieces) == 1:
         return sentence
-    words = [w for w in (*q.tokens, *q.expansions, *q.repairs) if len(w) >= 2]
+    # the question's own words count twice: an expansion (证书 -> 职业技能等级) only breaks their ties
+    own = {w for w in q.tokens if len(w) >= 2}
+    added = {w for w in (*q.expansions, *q.repairs) if len(w) >= 2} - own
 
     def score(piece: str) -> float:
-        s = sum(len(w) for w in words if w in piece)
+        s = 2 * sum(len(w) for w in own if w in piece) + sum(len(w) for w in added if w in piece)
         if strict is not None and strict.provided_by(piece):
             s += 100
+        elif q.wants_figure and _in_counter(piece, q.counter):
+            s += 60
         elif q.wants_figure and _DIGIT.search(piece):
             s += 50
         return s
 
-    best = max(range(len(pieces)), key=lambda i: (score(pieces[i]), -i))
+    # ties on whole words go to the piece sharing more of the question's characters (国外 ~ 国(境)外)
+    chars = {c for c in q.text if c.isalnum()}
+    best = max(range(len(pieces)), key=lambda i: (score(pieces[i]), len(chars.intersection(pieces[i])), -i))
     chosen = pieces[best].rstrip(",，;；:：")
     end = sentence[-1] if sentence[-1] in "。；;！!？?" else "。"
     return chosen if chosen.endswith(("。", "；", ";")) else chosen + end
@@ -303,17 +316,21 @@ class Composer:
         if mode is Mode.OFFICE or (mode is not Mode.CITY and decision.query.asks_for_office):
             sep = ", " if lang == "en" else "、"
             unit_kind = getattr(m, "unit_kind", "") or "责任单位"
+            # asked of the measure just answered ("这个找哪个部门"): its label and the routing are on screen
+            in_play = mode is Mode.OFFICE and session.last_measure == m.id
             if offices:
                 lead = _fill(t["lead_office"], unit_kind=unit_kind, units=sep.join(m.units))
                 lines.append(lead)
-                lines.append(self._measure_line(m, lang))
+                if not in_play:
+                    lines.append(self._measure_line(m, lang))
                 lines.extend(
                     _fill(t["unit_line"], name=r.name, detail=self._unit_detail(r, lang, session)) for r in offices
                 )
             else:
                 lead = _fill(t["no_units"], issuer=doc.issuer)
-                lines += [lead, self._measure_line(m, lang)]
-            lines.append(self._routing(lang, session))
+                lines += [lead] if in_play else [lead, self._measure_line(m, lang)]
+            if not (in_play and session.notes_shown):
+                lines.append(self._routing(lang, session))
         elif mode is Mode.CITY:
             bureau = self._bureau(session)
             lead = (
@@ -344,10 +361,9 @@ class Composer:
             if note:
                 lines.append(note)
             if mode is Mode.FOLLOWUP:
-                # a new question about the clause in play: the sentences that answer it, not the whole card again
-                # the sentence that answers best is quoted again; other sentences already shown are not
-                best = top.evidence[0].sentence if top.evidence else -1
-                quote = self._quote(top, lead_piece, skip=set(session.shown) - {best})
+                # a new question about the clause in play: the lead (verbatim) answers it; only sentences of the
+                # clause not yet shown in this conversation are quoted, never the same card again
+                quote = self._quote(top, lead_piece, skip=set(session.shown))
                 if quote:
                     lines.append(_fill(t["quote_line"], quote=quote))
                 lines.append(_fill(t["followup_same"], label=m.label))

@@ -79,6 +79,8 @@ class Cues:
     acts: dict[str, tuple[str, ...]]
     connectors: tuple[str, ...]
     clause_refs: tuple[re.Pattern[str], ...]
+    counter: re.Pattern[str] | None = None  # the measure word a figure question asks in (多少人 -> 人)
+    counter_figure: str = ""  # a figure in that measure word, {counter} to be replaced
 
     @classmethod
     def load(cls, path: Path) -> Cues:
@@ -105,6 +107,8 @@ class Cues:
                 acts=acts,
                 connectors=tuple(c.lower() for c in raw.get("compound", {}).get("connectors", [])),
                 clause_refs=tuple(re.compile(p) for p in raw.get("clause_ref", {}).get("patterns", [])),
+                counter=re.compile(raw["counter"]["pattern"]) if "counter" in raw else None,
+                counter_figure=raw.get("counter", {}).get("figure", ""),
             )
         except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
             raise ConfigError("意图线索文件格式错误", detail=f"{path}: {exc}") from exc
@@ -139,6 +143,8 @@ class QueryAnalysis:
     refers_back: bool = False
     intent: Intent | None = None
     wants_figure: bool = False  # asks for a number of any kind (多少, 几, how many)
+    counter: str | None = None  # a pattern of the figure asked for, in its measure word ("多少人" -> a
+    # figure then 人): a printed 10万人次 answers it better than another figure of the clause (100个)
     instructions: bool = False  # instructions to the assistant were found (and dropped)
     clause_ref: ClauseRef | None = None
     act: str | None = None  # small talk: greeting, thanks, bye, human, identity, insult, filler, script
@@ -234,12 +240,17 @@ class QuestionAnalyzer:
             refers_back=ta.refers_back(text),
             intent=self.intent(text),
             wants_figure=any(_has_cue(text, c) for c in self.FIGURE_CUES),
+            counter=self._counter(text),
             instructions=instructions,
             clause_ref=self.clause_ref(text),
             act=act,
         )
 
     # --- pieces -----------------------------------------------------------------------------------
+    def _counter(self, text: str) -> str | None:
+        m = self.cues.counter.search(text) if self.cues.counter is not None else None
+        return self.cues.counter_figure.replace("{counter}", re.escape(m.group(1))) if m else None
+
     def _lang(self, original: str, script: str) -> str:
         if script == "latin":
             return "en"
