@@ -99,6 +99,10 @@ class Ranking:
     foreign: bool = False  # the first clause belongs to a notice of a region outside the home province
     pinned: bool = False  # the first hit was pinned (named by number, or a meta follow-up)
     continuing: bool = False  # a conversation prior was applied and the first hit is the clause in play
+    # the question's words no live notice contains at all (directly or via the lexicon), rarity-weighted:
+    # share of the words, and share of the most telling one (corpus-relative: what *these* notices print)
+    absent: float = 0.0
+    absent_top: float = 0.0
 
     @property
     def top(self) -> MeasureHit | None:
@@ -130,6 +134,9 @@ class PolicyRetriever:
         # a retired notice stays in the index for the record but is never ranked
         self._retired = np.array(
             [getattr(index.doc_by_slug[m.doc], "status", "current") == "retired" for m in index.measures], dtype=bool
+        )
+        self._corpus_text = "\n".join(
+            t for t, retired in zip(self._measure_texts, self._retired, strict=True) if not retired
         )
         self._example_steers = [
             not self.analyzer.asks_for_office(self.analyzer.normalize(e.question)) for e in index.examples
@@ -268,6 +275,7 @@ class PolicyRetriever:
         live = sentence_cos[~self._retired] if (~self._retired).any() else sentence_cos
         lex = bm25[~self._retired] if (~self._retired).any() else bm25
         top_id = hits[0].measure.id if hits else None
+        in_corpus, absent_top = self.coverage(q, self._corpus_text)
         return Ranking(
             query=q,
             hits=tuple(hits),
@@ -281,6 +289,8 @@ class PolicyRetriever:
             foreign=bool(hits) and hits[0].measure.doc in self._foreign,
             pinned=pin is not None and top_id == pin,
             continuing=bool(prior) and top_id in (prior or {}),
+            absent=1.0 - in_corpus if (q.tokens or q.latin) else 0.0,
+            absent_top=absent_top,
         )
 
     def _examples(self, q: QueryAnalysis, vec: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray, float]:

@@ -54,6 +54,8 @@ FEATURES = (
     "latin",  # written in English: cross-language cosines run lower
     "continuing",  # a follow-up that stays on the clause in play
     "example_gap",  # closest in-scope example for the clause minus closest out-of-scope example (0 without bank)
+    "absent",  # share of the question's words (rarity-weighted) that no indexed notice prints at all
+    "absent_top",  # rarity share of its most telling word no notice prints (社保卡*余额*, 合同*期满*)
 )
 
 
@@ -208,6 +210,8 @@ def features(ranking: Ranking, position: int = 0) -> dict[str, float]:
         "latin": 1.0 if q.latin else 0.0,
         "continuing": 1.0 if ranking.continuing and position == 0 else 0.0,
         "example_gap": (hit.example - ranking.example_out) if ranking.examples else 0.0,
+        "absent": ranking.absent,
+        "absent_top": ranking.absent_top,
         # raw signals, kept with every decision for calibration experiments (the model reads FEATURES only)
         "raw_dense": hit.dense,
         "raw_measure_cos": hit.measure_cos,

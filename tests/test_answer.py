@@ -176,3 +176,20 @@ def test_repeated_question_is_answered_from_the_cache(bot: PolicyBot) -> None:
     t = bot.ask("苏畅卡是什么？")
     t = bot.ask("苏畅卡是什么？")
     assert bot.ask("热线打几号？", session=t.session).answer.citations[0].measure == 11
+
+
+@pytest.mark.parametrize(
+    ("question", "what"),
+    [
+        ("数字经济人才云交流大会要收费吗？", "是否收费或收费标准"),
+        ("入选省级高水平技工院校的名单能给一份吗", "具体名单"),
+        ("大学生创业创新俱乐部的具体地址在哪？", "地址"),
+    ],
+)
+def test_a_detail_the_clause_does_not_print_is_declined_citing_the_clause(
+    bot: PolicyBot, question: str, what: str
+) -> None:
+    """Fee, list and address questions about a covered topic: the clause is named, the detail is not invented."""
+    a = bot.ask(question).answer
+    assert not a.in_scope and a.reason.startswith("unstated"), a.answer
+    assert what in a.answer and a.citations

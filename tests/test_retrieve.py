@@ -67,6 +67,14 @@ def test_coverage_names_the_most_telling_word_the_clause_lacks(bot: PolicyBot) -
     assert full.top is not None and full.top.uncovered == 0.0 and full.top.coverage == pytest.approx(1.0)
 
 
+def test_absent_words_are_measured_against_every_notice_not_one_clause(bot: PolicyBot) -> None:
+    """余额 is printed by no notice: the question's share of such words is a corpus-relative feature."""
+    out = rank(bot, "社保卡余额怎么查")
+    assert out.absent > 0.2 and out.absent_top > 0.2
+    inside = rank(bot, "稳岗返还免申即享")
+    assert inside.absent == 0.0 and inside.absent_top == 0.0
+
+
 def test_the_field_statistics_are_over_all_clauses(bot: PolicyBot) -> None:
     r = rank(bot, "稳岗返还")
     assert r.top is not None
