@@ -23,10 +23,8 @@ SLOW_CLIENTS = 300  # more than the server's ulimit -n below
 OPENID = "o-secret-openid-4711"
 
 
-@pytest.fixture(scope="module")
-def served(full_settings: Settings, full_index, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
-    tmp = tmp_path_factory.mktemp("served")
-    env = {
+def _env(full_settings: Settings, tmp: Path) -> dict[str, str]:
+    return {
         "POLICYBOT_INDEX_DIR": str(full_settings.index_dir),
         "POLICYBOT_DB_PATH": str(tmp / "db.sqlite3"),
         "POLICYBOT_MP_TOKEN": "server-token",
@@ -36,7 +34,19 @@ def served(full_settings: Settings, full_index, tmp_path_factory: pytest.TempPat
         "POLICYBOT_LOG_FORMAT": "json",
         "POLICYBOT_RATE_LIMIT_CLIENT": "100000/minute",
     }
-    with uvicorn_server(env, tmp / "server.log", cli=True, max_open_files=256) as s:
+
+
+@pytest.fixture(scope="module")
+def served(full_settings: Settings, full_index, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    tmp = tmp_path_factory.mktemp("served")
+    with uvicorn_server(_env(full_settings, tmp), tmp / "server.log", cli=True, max_open_files=256) as s:
+        yield s
+
+
+@pytest.fixture
+def stalled(full_settings: Settings, full_index, tmp_path: Path) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    """A server of its own: the burst leaves queued connections behind that must not disturb other tests."""
+    with uvicorn_server(_env(full_settings, tmp_path), tmp_path / "server.log", cli=True, max_open_files=256) as s:
         yield s
 
 
@@ -87,27 +97,27 @@ def _assert_still_answering(served: Server) -> None:
     assert served.process.poll() is None
 
 
-def test_a_burst_queued_while_the_worker_is_stalled_does_not_exhaust_its_files(served: Server) -> None:
+def test_a_burst_queued_while_the_worker_is_stalled_does_not_exhaust_its_files(stalled: Server) -> None:
     """300 connections queued while the worker cannot run (stopped: a long GC pause, a busy host), then it
     resumes: asyncio accepts a whole queued burst at once, so the listen backlog (the cap) must bound it."""
-    addr = urlparse(served.url)
+    addr = urlparse(stalled.url)
     socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(SLOW_CLIENTS)]
-    os.kill(served.process.pid, signal.SIGSTOP)
+    os.kill(stalled.process.pid, signal.SIGSTOP)
     try:
         for s in socks:
             s.setblocking(False)
             s.connect_ex((addr.hostname, addr.port))  # loopback: the handshake completes (or is dropped) here
     finally:
-        os.kill(served.process.pid, signal.SIGCONT)
+        os.kill(stalled.process.pid, signal.SIGCONT)
     try:
-        _assert_still_answering(served)  # the burst was accepted before this request was
+        _assert_still_answering(stalled)  # the burst was accepted before this request was
     finally:
         for s in socks:
             s.close()
 
 
-def test_a_body_that_never_arrives_is_408(served: Server) -> None:
-    addr = urlparse(served.url)
+def test_a_body_that_never_arrives_is_408(stalled: Server) -> None:
+    addr = urlparse(stalled.url)
     with socket.create_connection((addr.hostname, addr.port), timeout=15) as s:
         s.sendall(b"POST /v1/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
         data = b""
@@ -118,11 +128,11 @@ def test_a_body_that_never_arrives_is_408(served: Server) -> None:
     assert json.loads(body)["code"] == "request_timeout"
 
 
-def test_access_log_keeps_no_openid_or_personal_data_and_app_events_are_logged(served: Server) -> None:
+def test_access_log_keeps_no_openid_or_personal_data_and_app_events_are_logged(stalled: Server) -> None:
     query = {"signature": "0" * 40, "timestamp": "1", "nonce": "2", "openid": OPENID}
-    assert httpx.post(f"{served.url}/wechat/mp", params=query, content=b"<xml/>").status_code == 403
-    assert httpx.get(f"{served.url}/v1/cities", params={"tel": "13912345678", "mail": "zhang@example.com"}).is_success
-    log = Path(served.log).read_text(errors="replace")
+    assert httpx.post(f"{stalled.url}/wechat/mp", params=query, content=b"<xml/>").status_code == 403
+    assert httpx.get(f"{stalled.url}/v1/cities", params={"tel": "13912345678", "mail": "zhang@example.com"}).is_success
+    log = Path(stalled.log).read_text(errors="replace")
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     access = [line["message"] for line in lines if line.get("name") == "uvicorn.access"]
     assert any('"POST /wechat/mp HTTP/1.1" 403' in m for m in access), access[-5:]

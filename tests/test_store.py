@@ -34,6 +34,21 @@ def _readyz(server: Server) -> httpx.Response:
     return httpx.get(f"{server.url}/readyz", timeout=30)
 
 
+def _backup(db: Path, backup: Path) -> None:
+    """A consistent copy in one self-contained file (what ``sqlite3 live.sqlite3 .backup`` gives an operator):
+    the copy inherits WAL mode from the source, so it is switched back to a rollback journal and closed before
+    it is used, else pages could still sit in the copy's own -wal file when it is put in place."""
+    source = sqlite3.connect(db)
+    dest = sqlite3.connect(backup)
+    try:
+        source.backup(dest)
+        dest.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        dest.close()
+        source.close()
+    assert not Path(f"{backup}-wal").exists()
+
+
 def _restore(backup: Path, db: Path) -> None:
     """What an operator does: put a sound copy in place (a new file, so a new inode)."""
     for suffix in ("-wal", "-shm"):
@@ -72,9 +87,7 @@ def test_damage_under_a_running_server_is_noticed(full_settings: Settings, full_
         for kind in ("delete", "truncate", "corrupt"):
             message_id = _ask(server)
             assert _feedback(server, message_id).status_code == 201
-            with sqlite3.connect(db) as conn:  # everything into the main file, then a consistent copy
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                conn.backup(sqlite3.connect(backup))
+            _backup(db, backup)
             assert _readyz(server).status_code == 200
             _damage(kind, db)
             r = wait_until(lambda: (p := _readyz(server)).status_code == 503 and p, what=f"readyz after {kind}")
