@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,7 @@ class Lexicon:
     city_only_max_chars: int
     origin_before: tuple[str, ...] = ()  # a region right after these is where someone comes from (从外省)
     origin_after: tuple[str, ...] = ()  # ... or right before these (安徽人, 外省来的)
+    region_parents: dict[str, str] = field(default_factory=dict)  # a city's province (武汉 -> 湖北)
 
     @classmethod
     def load(cls, path: Path) -> Lexicon:
@@ -117,6 +118,7 @@ class Lexicon:
             city_only_max_chars=int(dialogue.get("city_only_max_chars", 12)),
             origin_before=tuple(raw.get("region_origin", {}).get("before", [])),
             origin_after=tuple(raw.get("region_origin", {}).get("after", [])),
+            region_parents={k: v for k, v in raw.get("region_parents", {}).items() if k != "about"},
         )
 
 
@@ -279,6 +281,8 @@ class TextAnalyzer:
         self._topics = tuple(topics)
         served = [self.normalize(r) for r in regions if r]
         gone = {r for r in self.lexicon.other_regions if any(r in s or s.startswith(r) for s in served)}
+        # a notice of a province serves its cities too: 湖北 indexed, "我在武汉…" is not another region
+        gone |= {r for r in self.lexicon.other_regions if self.lexicon.region_parents.get(r) in gone}
         self._regions = tuple(r for r in self.lexicon.other_regions if r not in gone)
         disabled += [f"region {r}" for r in self.lexicon.other_regions if r in gone]
         self.disabled_vetoes = tuple(disabled)

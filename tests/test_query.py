@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.answer import PolicyBot
@@ -95,3 +97,16 @@ def test_small_talk_is_recognised_only_when_nothing_else_is_asked(
 
 def test_numerals() -> None:
     assert [numeral_value(x) for x in ("7", "七", "十一", "二十", "一百零三", "x")] == [7, 7, 11, 20, 103, None]
+
+
+def test_a_province_notice_opens_its_cities_too() -> None:
+    """With a 湖北 notice indexed, "我在武汉…" is no longer another region; 杭州 (浙江) still is."""
+    from bot.text import Lexicon, TextAnalyzer
+
+    root = Path(__file__).resolve().parents[1] / "index"
+    ta = TextAnalyzer(Lexicon.load(root / "lexicon.json"), root / "userdict.txt", root / "stopwords.txt")
+    assert ta.other_region("我在武汉被辞退了能领失业金吗") == "武汉"
+    disabled = ta.restrict_to_corpus(["失业保险金申领发放办法"], regions=["湖北省"])
+    assert "region 湖北" in disabled and "region 武汉" in disabled
+    assert ta.other_region("我在武汉被辞退了能领失业金吗") is None
+    assert ta.other_region("我在杭州被辞退了能领失业金吗") == "杭州"
