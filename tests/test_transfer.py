@@ -1,0 +1,60 @@
+"""Transfer to notices of other shapes: the seed plus the seven test notices of ``tests/data/notices`` in one
+real index (real embedder, real FAISS), each notice's own questions scored against it.
+
+No lexicon entry, example or calibration row was written for these notices, so these floors say how the
+mechanisms fitted on the seed carry over (the figures are in the README; the issue's target of 0.90 top-1 is
+not met yet). A floor is the figure measured when it was set, minus one question's worth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.evaluate import run
+
+from .conftest import NOTICE, make_settings
+
+NOTICES = Path(__file__).resolve().parent / "data" / "notices"
+SEED = "jiangsu-hrss-digital-economy-measures-2022"
+
+# (notice, doc top-1 floor, false-refusal ceiling), measured 2026-12-02: doc top-1 0.80 / 0.88 / 0.58 / 0.72 /
+# 1.00 / 0.88 / 0.79; false refusal 0.12 / 0.04 / 0.05 / 0.16 / 0.00 / 0.08 / 0.12
+FLOORS = [
+    ("hubei-unemployment-insurance-measures-2021", 0.76, 0.16),
+    ("js-gov-digital-talent-plan-2022", 0.84, 0.08),
+    ("js-skills-subsidy-2019", 0.53, 0.10),
+    ("js-skills-subsidy-2024", 0.68, 0.20),
+    ("js-ten-dept-youth-employment-2023", 0.96, 0.04),
+    ("mohrss-stabilize-jobs-2022", 0.84, 0.12),
+    ("suzhou-flexible-employment-2024", 0.75, 0.16),
+]
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory, embeddings):  # type: ignore[no-untyped-def]
+    from bot.answer import PolicyBot
+    from bot.index import ensure_index
+
+    settings = make_settings(tmp_path_factory.mktemp("many"), [NOTICE, *sorted(NOTICES.glob("*.txt"))])
+    index = ensure_index(settings, embeddings)
+    assert len(index.documents) == 8
+    return PolicyBot.with_index(settings, index, embeddings)
+
+
+@pytest.mark.parametrize(("notice", "doc_top1", "false_refusal"), FLOORS)
+def test_each_notice_answers_its_own_questions(many, notice: str, doc_top1: float, false_refusal: float) -> None:  # type: ignore[no-untyped-def]
+    m = run(many, NOTICES / f"{notice}.questions.jsonl").metrics()
+    assert m["doc_top1"] >= doc_top1, m
+    assert m["false_refusal"] <= false_refusal, m
+
+
+def test_the_seed_still_answers_beside_seven_other_notices(many) -> None:  # type: ignore[no-untyped-def]
+    """With seven more notices the seed's own questions mostly stay on the seed (0.87 measured); some of its
+    out-of-scope questions (unemployment benefit) are now answered by the Hubei notice, by design."""
+    dev = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
+    path = dev if dev.exists() else Path(__file__).resolve().parent / "data" / "calibration.jsonl"
+    m = run(many, path, default_doc=SEED).metrics()
+    assert m["doc_top1"] >= 0.83, m
+    assert m["false_refusal"] <= 0.05, m
