@@ -97,6 +97,7 @@ class Ranking:
     example_out: float = 0.0  # cosine of the closest out-of-scope example question (0 without a bank)
     examples: bool = False  # the first clause has labelled examples in the bank (their similarity is evidence)
     foreign: bool = False  # the first clause belongs to a notice of a region outside the home province
+    national: bool = False  # ... or to a national notice (it applies in every region a question may name)
     pinned: bool = False  # the first hit was pinned (named by number, or a meta follow-up)
     continuing: bool = False  # a conversation prior was applied and the first hit is the clause in play
     # the question's words no live notice contains at all (directly or via the lexicon), rarity-weighted:
@@ -144,6 +145,7 @@ class PolicyRetriever:
         self._example_texts = [self.analyzer.normalize(e.question) for e in index.examples]
         self._with_examples = {mid for e in index.examples for mid in e.measures}
         home = tuple(self.analyzer.lexicon.home_region)
+        self._national = {d.slug for d in index.documents if getattr(d, "region_level", "") == "national"}
         self._foreign = {
             d.slug for d in index.documents if (r := getattr(d, "region", "") or "") and not any(h in r for h in home)
         }
@@ -287,6 +289,7 @@ class PolicyRetriever:
             example_out=example_out,
             examples=top_id in self._with_examples,
             foreign=bool(hits) and hits[0].measure.doc in self._foreign,
+            national=bool(hits) and hits[0].measure.doc in self._national,
             pinned=pin is not None and top_id == pin,
             continuing=bool(prior) and top_id in (prior or {}),
             absent=1.0 - in_corpus if (q.tokens or q.latin) else 0.0,

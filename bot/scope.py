@@ -269,7 +269,8 @@ def decide(
     if top is None:
         return Decision(Outcome.REFUSE, Reason.LOW_RELEVANCE, q)
     # a region named in the question is vetoed unless a notice of another region is what answers
-    if q.other_region and not ranking.pinned and not ranking.foreign:
+    # another region is refused unless the best clause is of a notice that serves it (that region's, or national)
+    if q.other_region and not ranking.pinned and not ranking.foreign and not ranking.national:
         return Decision(Outcome.REFUSE, Reason.REGION, q, detail=q.other_region)
     if q.out_of_scope_topic and not ranking.pinned:
         return Decision(Outcome.REFUSE, Reason.TOPIC, q, detail=q.out_of_scope_topic)

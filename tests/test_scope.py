@@ -82,6 +82,9 @@ M16 = measure(16, "对纳入省级创业示范基地的园区,给予最高不超
         (query(), [hit(M7, coverage=0.2)], {}, Outcome.REFUSE, Reason.LOW_RELEVANCE),
         (query(out_of_scope_topic="养老金和退休待遇"), [hit(M7)], {}, Outcome.REFUSE, Reason.TOPIC),
         (query(other_region="浙江"), [hit(M7)], {}, Outcome.REFUSE, Reason.REGION),
+        # ... unless the best clause is of a notice that serves it: that region's own, or a national one
+        (query(other_region="安徽"), [hit(M7)], {"national": True}, Outcome.ANSWER, Reason.EVIDENCE),
+        (query(other_region="湖北"), [hit(M7)], {"foreign": True}, Outcome.ANSWER, Reason.EVIDENCE),
         (query(tokens=(), instructions=True), [hit(M7)], {}, Outcome.REFUSE, Reason.MANIPULATION),
         (query(tokens=()), [hit(M7)], {}, Outcome.REFUSE, Reason.NO_CONTENT),
         (query(), [], {}, Outcome.REFUSE, Reason.LOW_RELEVANCE),
