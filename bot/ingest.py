@@ -20,9 +20,10 @@ Shapes read (all found in published notices):
 * validity: ``自…起施行``, ``自印发之日起施行``, ``有效期N年``, ``有效期至…``, ``执行（期限）至…``, and what the
   notice repeals (``…同时废止``), read only from sentences about the document itself (本通知/本办法…).
 
-Strict where it matters: numbering out of order at one level, text that fits no structure, units in the middle
-of a clause or a clause without text raise :class:`~bot.errors.MalformedNotice` naming file and line, so a
-clause is never silently dropped. What the parser had to assume is listed in ``Document.warnings``.
+Strict where it matters: numbering that goes backwards or repeats at one level, text that fits no structure,
+units in the middle of a clause or a clause without text raise :class:`~bot.errors.MalformedNotice` naming file
+and line, so a clause is never silently dropped; a number skipped forward (a misprint published notices do
+carry) is kept as printed and reported. What the parser had to assume is listed in ``Document.warnings``.
 
 The vocabulary (organisation suffixes, unit labels, boilerplate lines, provinces) is data:
 ``index/notice_terms.json``.
@@ -953,7 +954,12 @@ class _NoticeParser:
                 allowed = {1} | ({prev + 1} if prev else set())
             if h.number not in allowed:
                 want = " or ".join(_label_of(h.kind, n, h) for n in sorted(allowed, reverse=True))
-                raise self.fail(ln.no, f"{h.label} out of order: expected {want}")
+                if h.number < max(allowed):
+                    # backwards or repeated: the structure is not what we think it is
+                    raise self.fail(ln.no, f"{h.label} out of order: expected {want}")
+                # a number skipped forward is a misprint seen in published notices (or a heading that lost its
+                # number, its text now part of the clause before): kept as printed, reported, never dropped
+                self.warnings.append(f"line {ln.no}: {h.label} skips ahead (expected {want}); kept as printed")
             last_of_kind[h.kind] = h.number
             node = _Node(h, ln.no)
             parent.children.append(node)

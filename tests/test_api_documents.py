@@ -122,7 +122,7 @@ def test_upload_list_replace_retire_remove(client: TestClient) -> None:
 
 def test_a_bad_upload_is_422_naming_the_line_and_changes_nothing(client: TestClient, admin_settings: Settings) -> None:
     before = (_version(client), sorted(p.name for p in admin_settings.sources_path.iterdir()))
-    bad = MINI.read_text(encoding="utf-8").replace("(三)为退役", "(四)为退役").encode()
+    bad = MINI.read_text(encoding="utf-8").replace("(三)为退役", "(二)为退役").encode()
     r = _upload(client, "bad.txt", bad)
     assert r.status_code == 422
     body = r.json()

@@ -78,12 +78,12 @@ def test_docs_check_prints_what_was_found(kb_settings: Settings) -> None:
 
 def test_docs_check_fails_naming_file_and_line(kb_settings: Settings, tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
-    bad.write_text(MINI.read_text(encoding="utf-8").replace("(三)为退役", "(四)为退役"), encoding="utf-8")
+    bad.write_text(MINI.read_text(encoding="utf-8").replace("(三)为退役", "(二)为退役"), encoding="utf-8")
     out = _run(kb_settings, "check", str(bad))
     assert out.returncode == 2
-    assert f"{bad}:13: （四） out of order: expected （三）" in out.stderr and "Traceback" not in out.stderr
+    assert f"{bad}:13: （二） out of order: expected （三）" in out.stderr and "Traceback" not in out.stderr
     text = _run(kb_settings, "check", "--text", str(bad))
-    assert text.returncode == 0 and "   13  (四)为退役" in text.stdout
+    assert text.returncode == 0 and "   13  (二)为退役" in text.stdout
 
 
 def test_cli_add_list_retire_remove(kb_settings: Settings, tmp_path: Path, embeddings: VectorEmbeddings) -> None:
@@ -157,7 +157,7 @@ def test_a_newer_notice_supersedes_the_one_it_repeals(kb_settings: Settings, emb
 def test_a_bad_file_changes_nothing(kb_settings: Settings, embeddings: VectorEmbeddings, tmp_path: Path) -> None:
     kb = KnowledgeBase(kb_settings)
     before = _state(kb_settings)
-    bad = MINI.read_text(encoding="utf-8").replace("二、就业服务", "三、就业服务").encode()
+    bad = MINI.read_text(encoding="utf-8").replace("二、就业服务", "一、就业服务").encode()
     with pytest.raises(MalformedNotice) as err:
         kb.add(bad, "bad.txt", rebuild=lambda: build_index(kb_settings, embeddings))
     assert (err.value.path, err.value.line) == ("bad.txt", 12)

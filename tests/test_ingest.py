@@ -262,8 +262,17 @@ def test_missing_units_are_reported_not_guessed(tmp_path: Path) -> None:
     assert any("1 of 3 clauses print no units: （三）(line 13)" in w for w in doc.warnings)
 
 
-def test_a_skipped_number_is_an_error_not_a_silent_drop(tmp_path: Path) -> None:
+def test_a_number_skipped_forward_is_kept_as_printed_and_reported(tmp_path: Path) -> None:
+    """A misprint published notices carry: nothing is dropped, the label stays as printed, the report says it."""
     text = MINI.read_text(encoding="utf-8").replace("(三)为退役", "(四)为退役")
+    doc = parse_notice(_write(tmp_path, text))
+    labels = [m.label for m in doc.measures]
+    assert "（四）" in labels and "（三）" not in labels
+    assert any("line 13" in w and "expected （三）" in w for w in doc.warnings), doc.warnings
+
+
+def test_a_number_going_backwards_is_an_error_not_a_silent_drop(tmp_path: Path) -> None:
+    text = MINI.read_text(encoding="utf-8").replace("(三)为退役", "(二)为退役")
     with pytest.raises(MalformedNotice) as err:
         parse_notice(_write(tmp_path, text))
     assert err.value.line == 13
@@ -275,16 +284,14 @@ def test_a_skipped_number_is_an_error_not_a_silent_drop(tmp_path: Path) -> None:
     [
         # a garbled heading
         (("(三)为退役", "？三)为退役"), 13, "numbering is unreadable"),
-        # a heading lost its numbering: the next one is out of order
-        (("(二)支持企业", "支持企业"), 13, "（三） out of order: expected （二）"),
         # text after a clause's units
         (
             ("200人次。(责任单位:职业能力处,各设区市人力资源社会保障局)", "200人次。(责任单位:职业能力处)另有安排。"),
             9,
             "text after its units",
         ),
-        # a section heading out of order
-        (("二、就业服务", "三、就业服务"), 12, "三、 out of order: expected 二、"),
+        # a section heading repeated
+        (("二、就业服务", "一、就业服务"), 12, "一、 out of order: expected 二、"),
         # a titled item with nothing under it
         (
             (
