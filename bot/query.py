@@ -80,6 +80,7 @@ class Cues:
     connectors: tuple[str, ...]
     clause_refs: tuple[re.Pattern[str], ...]
     counter: re.Pattern[str] | None = None  # the measure word a figure question asks in (多少人 -> 人)
+    act_leftover_chars: int = 1  # Chinese characters a small-talk cue may leave beside it (有没有 人工客服)
     counter_figure: str = ""  # a figure in that measure word, {counter} to be replaced
 
     @classmethod
@@ -98,7 +99,7 @@ class Cues:
                 )
                 for a in raw["asks"]
             )
-            acts = {k: tuple(v) for k, v in raw.get("acts", {}).items() if k != "about"}
+            acts = {k: tuple(v) for k, v in raw.get("acts", {}).items() if isinstance(v, list)}
             return cls(
                 asks=asks,
                 statement_prefixes="".join(raw.get("statement_prefixes", [])),
@@ -108,6 +109,7 @@ class Cues:
                 connectors=tuple(c.lower() for c in raw.get("compound", {}).get("connectors", [])),
                 clause_refs=tuple(re.compile(p) for p in raw.get("clause_ref", {}).get("patterns", [])),
                 counter=re.compile(raw["counter"]["pattern"]) if "counter" in raw else None,
+                act_leftover_chars=int(raw.get("acts", {}).get("leftover_chars", 1)),
                 counter_figure=raw.get("counter", {}).get("figure", ""),
             )
         except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
@@ -291,7 +293,13 @@ class QuestionAnalyzer:
             if _has_cue(rest, cue):
                 found.append(act)
                 rest = _remove_cue(rest, cue)
-        if self.ta.tokens(rest) or (_CJK.search(rest) and len(_CJK.findall(rest)) > 1):
+        left, chars = self.ta.tokens(rest), len(_CJK.findall(rest))
+        # beside a cue, a few characters of no policy word ("有没有", "我要找你们", "你是") are still small
+        # talk; a notice's word left over ("人工" + 智能) makes it a question
+        beside_cue = any(a != "filler" for a in found) and chars <= self.cues.act_leftover_chars
+        if beside_cue and not any(self.ta.is_policy_word(t) for t in left):
+            pass
+        elif left or chars > 1:
             return None
         if not found:
             return "filler"

@@ -366,6 +366,10 @@ class TextAnalyzer:
                                 out.append(cand)
         return out
 
+    def is_policy_word(self, token: str) -> bool:
+        """A word an indexed notice prints, or one the lexicon maps to notice terms."""
+        return token in self._vocab or token.lower() in self.lexicon.expansions
+
     def is_known_word(self, token: str) -> bool:
         """A corpus word, a lexicon word or a word of jieba's general dictionary (not a cut artefact)."""
         return (

@@ -87,6 +87,13 @@ def test_a_clause_named_by_number(bot: PolicyBot, question: str, number: int) ->
         ("مرحبا", "script"),
         ("你好，培训补贴怎么申请", None),
         ("谢谢，那稳岗返还呢", None),
+        # a few characters of no policy word beside a cue are still small talk ...
+        ("有没有人工客服", "human"),
+        ("我要找你们领导", "human"),
+        ("你叫什么名字", "identity"),
+        # ... a word of the notice beside it, or only filler cues, make it a question
+        ("人工智能培训有补贴吗", None),
+        ("一年多少名额", None),
     ],
 )
 def test_small_talk_is_recognised_only_when_nothing_else_is_asked(
