@@ -70,7 +70,7 @@ def test_rebuilds_follow_files_not_probes(mini_settings: Settings, embeddings, t
         # a notice that was indexed breaks: the build fails and the last good index keeps serving
         mini = settings.sources_path / "mini-notice.txt"
         mini.write_text(
-            mini.read_text(encoding="utf-8") + "(九)跳号的措施。(责任单位:就业处)\n",
+            mini.read_text(encoding="utf-8") + "(一)倒序的措施。(责任单位:就业处)\n",
             encoding="utf-8",
         )
         failed = wait_until(lambda: (s := _status(c))["reindex"] == "failed" and s, timeout=300, what="failure")
@@ -86,7 +86,7 @@ def test_rebuilds_follow_files_not_probes(mini_settings: Settings, embeddings, t
         assert "200人次" in a["answer"]  # still the last good index
 
         # the operator fixes the file and asks for a rebuild: the admin endpoint ignores the backoff
-        mini.write_text(mini.read_text(encoding="utf-8").replace("(九)跳号的措施。(责任单位:就业处)\n", ""), "utf-8")
+        mini.write_text(mini.read_text(encoding="utf-8").replace("(一)倒序的措施。(责任单位:就业处)\n", ""), "utf-8")
         assert c.post("/v1/admin/reindex", headers=AUTH).json()["started"] is True
         fixed = wait_until(lambda: (s := _status(c))["reindex"] == "idle" and s, timeout=300, what="fixed")
         assert fixed["attempts"] == builds + 2 and fixed["failures"] == 0 and fixed["trigger"] == "admin"
