@@ -111,23 +111,23 @@ def lead_of(hit: MeasureHit, decision: Decision, split_chars: int = 40) -> str:
     pieces = [p for p in _CLAUSE_SPLIT.split(sentence) if p]
     if len(sentence) <= split_chars or len(pieces) == 1:
         return sentence
-    # the question's own words count twice: an expansion (证书 -> 职业技能等级) only breaks their ties
+    # the question's own words decide; then its own characters (国外 ~ 国(境)外); a lexicon expansion
+    # (证书 -> 职业技能等级) only breaks what is left of a tie
     own = {w for w in q.tokens if len(w) >= 2}
     added = {w for w in (*q.expansions, *q.repairs) if len(w) >= 2} - own
+    chars = {c for c in q.text if c.isalnum()}
 
-    def score(piece: str) -> float:
-        s = 2 * sum(len(w) for w in own if w in piece) + sum(len(w) for w in added if w in piece)
+    def score(piece: str) -> tuple[float, int, int]:
+        s: float = sum(len(w) for w in own if w in piece)
         if strict is not None and strict.provided_by(piece):
             s += 100
         elif q.wants_figure and _in_counter(piece, q.counter):
             s += 60
         elif q.wants_figure and _DIGIT.search(piece):
             s += 50
-        return s
+        return s, len(chars.intersection(piece)), sum(len(w) for w in added if w in piece)
 
-    # ties on whole words go to the piece sharing more of the question's characters (国外 ~ 国(境)外)
-    chars = {c for c in q.text if c.isalnum()}
-    best = max(range(len(pieces)), key=lambda i: (score(pieces[i]), len(chars.intersection(pieces[i])), -i))
+    best = max(range(len(pieces)), key=lambda i: (*score(pieces[i]), -i))
     chosen = pieces[best].rstrip(",，;；:：")
     end = sentence[-1] if sentence[-1] in "。；;！!？?" else "。"
     return chosen if chosen.endswith(("。", "；", ";")) else chosen + end

@@ -80,6 +80,7 @@ class Cues:
     connectors: tuple[str, ...]
     clause_refs: tuple[re.Pattern[str], ...]
     counter: re.Pattern[str] | None = None  # the measure word a figure question asks in (多少人 -> 人)
+    figure_cues: tuple[str, ...] = ()  # a number of any kind is asked for (多少, 几, how many)
     act_leftover_chars: int = 1  # Chinese characters a small-talk cue may leave beside it (有没有 人工客服)
     counter_figure: str = ""  # a figure in that measure word, {counter} to be replaced
 
@@ -110,6 +111,7 @@ class Cues:
                 clause_refs=tuple(re.compile(p) for p in raw.get("clause_ref", {}).get("patterns", [])),
                 counter=re.compile(raw["counter"]["pattern"]) if "counter" in raw else None,
                 act_leftover_chars=int(raw.get("acts", {}).get("leftover_chars", 1)),
+                figure_cues=tuple(c.lower() for c in raw.get("figure", {}).get("cues", [])),
                 counter_figure=raw.get("counter", {}).get("figure", ""),
             )
         except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
@@ -182,8 +184,6 @@ class QueryAnalysis:
 class QuestionAnalyzer:
     """Turns a question into a :class:`QueryAnalysis`. Built once per index; thread-safe."""
 
-    FIGURE_CUES = ("多少", "几", "how many", "how much", "数量", "最高", "上限", "人次")
-
     def __init__(self, text: TextAnalyzer, cues: Cues, city_names: Iterable[str] = ()) -> None:
         self.ta = text
         self.cues = cues
@@ -241,7 +241,7 @@ class QuestionAnalyzer:
             asks_for_office=ta.asks_for_office(text),
             refers_back=ta.refers_back(text),
             intent=self.intent(text),
-            wants_figure=any(_has_cue(text, c) for c in self.FIGURE_CUES),
+            wants_figure=any(_has_cue(text, c) for c in self.cues.figure_cues),
             counter=self._counter(text),
             instructions=instructions,
             clause_ref=self.clause_ref(text),
