@@ -137,6 +137,7 @@ class FeedbackStore:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the file we opened
+        self._broken_stat: tuple[int, int, int, int] | None = None  # the file when the damage was seen
         self._size = 0
         self._broken: str | None = None
         self._checked_at = float("-inf")
@@ -176,8 +177,17 @@ class FeedbackStore:
     def _mark_broken(self, reason: str) -> None:
         if self._broken is None:
             log.error("storage broken, writes refused until the file is restored: %s", reason)
+            self._broken_stat = self._stat_key()
         self._broken = reason
         self._close_locked()
+
+    def _stat_key(self) -> tuple[int, int, int, int] | None:
+        """What the file at ``path`` is now (None: no file): device, inode, change time, size."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_size)
 
     def _file_problem(self) -> str | None:
         """Why the file at ``path`` is no longer the database we opened (cheap: one stat, one 16-byte read)."""
@@ -243,12 +253,14 @@ class FeedbackStore:
             return StoreHealth(True, "storage ok")
 
     def _try_recover_locked(self) -> None:
-        """A restored file (a new inode at the path that passes quick_check) lifts the broken state."""
-        try:
-            st = os.stat(self.path)
-        except OSError:
+        """A restored file (another inode, or a file put in place since the damage was seen) that passes
+        quick_check lifts the broken state; an empty or missing file never does."""
+        now = self._stat_key()
+        if now is None or now[3] == 0:
             return
-        if (st.st_dev, st.st_ino) == self._identity or st.st_size == 0:
+        # a file other than the one we opened, or one put there since the damage was seen: a deleted file's
+        # inode number may be reused by the restored copy, so the inode alone cannot tell
+        if now[:2] == self._identity and now == self._broken_stat:
             return
         if self._deep_check() is not None:
             return

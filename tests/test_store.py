@@ -103,6 +103,30 @@ def test_damage_under_a_running_server_is_noticed(full_settings: Settings, full_
     assert "Traceback" not in log
 
 
+def test_a_copy_written_over_the_damaged_file_in_place_is_taken_back(tmp_path: Path) -> None:
+    """``cp backup live.sqlite3`` keeps the inode: recovery cannot be told by a new inode alone (nor after a
+    delete, whose inode number the restored copy may get again)."""
+    db, backup = tmp_path / "live.sqlite3", tmp_path / "backup.sqlite3"
+    store = FeedbackStore(db, check_seconds=0.0)
+    store.log_message("m1", "s1", "问题", "回答", True, None)
+    _backup(db, backup)
+    conn = sqlite3.connect(db)  # the pages into the main file, so the damage hits them
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    inode = db.stat().st_ino
+    _damage("corrupt", db)
+    assert not store.health().ok
+    with pytest.raises(StorageUnavailable):
+        store.add_feedback("m1", True, None)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(backup, db)  # in place
+    assert db.stat().st_ino == inode
+    assert store.health().ok
+    assert store.add_feedback("m1", True, None) > 0
+    store.close()
+
+
 def test_a_corrupt_file_at_start_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "bad.sqlite3"
     good = FeedbackStore(db)
