@@ -483,18 +483,7 @@ class Composer:
                 bureau_phrase=self._bureau_phrase(lang, bureau),
             )
         )
-        text = self._finish(lines, lang)
-        return self._answer(
-            text,
-            text.split("\n", 1)[0],
-            session,
-            lang,
-            in_scope=False,
-            outcome="refuse",
-            citations=citations,
-            reason=decision.code,
-            sources=[self.source_ref(d) for d in self.ctx.documents.values()],
-        )
+        return self.plain(self._finish(lines, lang), session, decision.code, lang, citations=citations)
 
     def smalltalk(self, act: str, session: Session, lang: str) -> Answer:
         s = self._t(lang)["smalltalk"]
@@ -521,8 +510,11 @@ class Composer:
         text = self._finish([text], lang)
         return self._answer(text, text, session, lang, in_scope=False, outcome="note", reason="city")
 
-    def plain(self, text: str, session: Session, reason: str, lang: str = "zh-Hans") -> Answer:
-        """A reply that cites no clause (a blocked question, a note): the text and where to go."""
+    def plain(
+        self, text: str, session: Session, reason: str, lang: str = "zh-Hans", citations: list[Citation] | None = None
+    ) -> Answer:
+        """A reply that answers nothing (a refusal, a blocked question, a note): the text and where to go; a
+        refusal for an unstated detail cites the clause it is about."""
         return self._answer(
             text,
             text.split("\n", 1)[0],
@@ -530,6 +522,7 @@ class Composer:
             lang,
             in_scope=False,
             outcome="refuse",
+            citations=citations or [],
             reason=reason,
             sources=[self.source_ref(d) for d in self.ctx.documents.values()],
         )

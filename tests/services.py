@@ -12,14 +12,14 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from .server import free_port
+from .waiting import wait_until
 
 
 def _missing(what: str) -> None:
@@ -28,17 +28,16 @@ def _missing(what: str) -> None:
     pytest.skip(f"{what} not installed")
 
 
-def _wait(probe: object, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+def _wait(probe: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Until ``probe`` succeeds: a server not yet up raises (connection refused), which counts as not yet."""
+
+    def up() -> bool:
         try:
-            if probe():  # type: ignore[operator]
-                return
+            return bool(probe())
         except Exception:  # not up yet
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not start within {timeout}s")
-        time.sleep(0.1)
+            return False
+
+    wait_until(up, timeout=timeout, interval=0.1, what=f"{what} to start")
 
 
 NO_DISK = ("--appendonly", "no", "--protected-mode", "no")
