@@ -106,7 +106,7 @@ class PolicyBot:
         )
         self.directory = directory
         self.templates = templates
-        self.calibration = calibration
+        self.calibration = calibration.for_model(embeddings.model_id)
         self.composer = Composer(
             ComposeContext(
                 directory,

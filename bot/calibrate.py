@@ -32,7 +32,7 @@ from bot.config import REPO_ROOT
 from bot.errors import ConfigError, PolicyBotError
 from bot.evaluate import read_cases
 from bot.models import Session
-from bot.scope import FEATURES, Calibration, LogisticModel, Reason
+from bot.scope import FEATURES, Calibration, LogisticModel, Projection, Reason
 
 PASS_THROUGH = Calibration(
     model=LogisticModel(FEATURES, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), (0.0,) * len(FEATURES), 50.0),
@@ -46,6 +46,12 @@ class Row:
     id: str
     answerable: bool
     features: dict[str, float]
+    residual: tuple[float, ...] = ()  # question vector minus best evidence sentence vector (empty: none)
+
+
+# how many residual directions the content model may read; the one with the best cross-validated refusal
+# rate at the false-refusal target is kept (0: none)
+COMPONENT_CHOICES = (0, 8, 16, 32)
 
 
 def collect(bot: PolicyBot, paths: Sequence[Path]) -> list[Row]:
@@ -68,34 +74,73 @@ def collect(bot: PolicyBot, paths: Sequence[Path]) -> list[Row]:
                     d = reply.decision
                     if d is None or not d.features or d.reason is Reason.UNSTATED or d.features.get("raw_pinned"):
                         continue
-                    rows.append(Row(name, case.id, bool(case.gold), dict(d.features)))
+                    top = d.top
+                    residual = (
+                        tuple(float(v) for v in top.residual) if top is not None and top.residual is not None else ()
+                    )
+                    rows.append(Row(name, case.id, bool(case.gold), dict(d.features), residual))
     finally:
         bot.calibration = saved
     return rows
 
 
-def _fit(rows: Sequence[Row], names: Sequence[str], c: float) -> Any:
+@dataclass
+class _Fitted:
+    """A fitted pipeline and, when residual directions are read, the PCA that gives them."""
+
+    model: Any
+    names: tuple[str, ...]
+    pca: Any = None
+
+    def matrix(self, rows: Sequence[Row]) -> Any:
+        return _matrix(rows, self.names, self.pca)
+
+    def predict(self, rows: Sequence[Row]) -> list[float]:
+        return [float(p) for p in self.model.predict_proba(self.matrix(rows))[:, 1]]
+
+
+def _residuals(rows: Sequence[Row]) -> Any:
+    import numpy as np
+
+    dim = next((len(r.residual) for r in rows if r.residual), 0)
+    return np.array([r.residual if len(r.residual) == dim else (0.0,) * dim for r in rows], dtype=float)
+
+
+def _matrix(rows: Sequence[Row], names: Sequence[str], pca: Any) -> Any:
+    import numpy as np
+
+    x = np.array([[r.features.get(n, 0.0) for n in names] for r in rows], dtype=float)
+    if pca is None:
+        return x
+    return np.hstack([x, pca.transform(_residuals(rows))])
+
+
+def _fit(rows: Sequence[Row], names: Sequence[str], c: float, components: int = 0) -> _Fitted:
+    from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x = [[r.features.get(n, 0.0) for n in names] for r in rows]
+    pca = None
+    has_residuals = any(r.residual for r in rows)
+    if components and has_residuals:
+        pca = PCA(components, random_state=0).fit(_residuals(rows))
     y = [int(r.answerable) for r in rows]
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=2000))
-    model.fit(x, y)
-    return model
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=3000))
+    fitted = _Fitted(model, tuple(names), pca)
+    model.fit(fitted.matrix(rows), y)
+    return fitted
 
 
-def _oof(rows: Sequence[Row], names: Sequence[str], c: float, folds: int = 5) -> list[float]:
+def _oof(rows: Sequence[Row], names: Sequence[str], c: float, components: int = 0, folds: int = 5) -> list[float]:
     from sklearn.model_selection import StratifiedKFold
 
-    x = [[r.features.get(n, 0.0) for n in names] for r in rows]
     y = [int(r.answerable) for r in rows]
     out = [0.0] * len(rows)
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=0).split(x, y):
-        model = _fit([rows[i] for i in train], names, c)
-        for i, p in zip(test, model.predict_proba([x[i] for i in test])[:, 1], strict=True):
-            out[i] = float(p)
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=0).split(y, y):
+        fitted = _fit([rows[i] for i in train], names, c, components)
+        for i, p in zip(test, fitted.predict([rows[i] for i in test]), strict=True):
+            out[i] = p
     return out
 
 
@@ -119,14 +164,20 @@ def choose_threshold(rows: Sequence[Row], probs: Sequence[float], target_false_r
     return float(best)
 
 
-def _model_json(model: Any, names: Sequence[str]) -> LogisticModel:
-    scaler, lr = model.steps[0][1], model.steps[1][1]
+def _model_json(fitted: _Fitted, model_id: str) -> LogisticModel:
+    scaler, lr = fitted.model.steps[0][1], fitted.model.steps[1][1]
+    names = fitted.names
+    projection = None
+    if fitted.pca is not None:
+        projection = Projection(model_id, fitted.pca.mean_.astype("float32"), fitted.pca.components_.astype("float32"))
+        names = (*names, *projection.names)
     return LogisticModel(
         tuple(names),
         tuple(round(float(v), 6) for v in scaler.mean_),
         tuple(round(float(v), 6) for v in scaler.scale_),
         tuple(round(float(v), 6) for v in lr.coef_[0]),
         round(float(lr.intercept_[0]), 6),
+        projection,
     )
 
 
@@ -142,14 +193,28 @@ def _display(path: Path) -> str:
 
 
 def fit(
-    rows: Sequence[Row], *, target_false_refusal: float, c: float, names: Sequence[str] = FEATURES
+    rows: Sequence[Row],
+    *,
+    target_false_refusal: float,
+    c: float,
+    names: Sequence[str] = FEATURES,
+    model_id: str = "",
+    components: Sequence[int] = COMPONENT_CHOICES,
 ) -> tuple[LogisticModel, float, dict[str, Any]]:
-    """Fit on all rows; threshold and figures from out-of-fold predictions; leave-one-set-out figures."""
+    """Fit on all rows; the number of residual directions, the threshold and the figures from out-of-fold
+    predictions; leave-one-set-out figures."""
     if len({r.answerable for r in rows}) < 2:
         raise ConfigError("校准数据必须同时包含可回答和不可回答的问题")
-    probs = _oof(rows, names, c)
-    threshold = choose_threshold(rows, probs, target_false_refusal)
-    fr, refused = _rates(rows, probs, threshold)
+    if not any(r.residual for r in rows):
+        components = (0,)
+    trials = {}
+    for k in components:
+        probs_k = _oof(rows, names, c, k)
+        t = choose_threshold(rows, probs_k, target_false_refusal)
+        trials[k] = (probs_k, t, _rates(rows, probs_k, t))
+    # most out-of-scope refused within the target; fewer directions on a tie
+    chosen = max(trials, key=lambda k: (trials[k][2][1], -k))
+    probs, threshold, (fr, refused) = trials[chosen]
     curve = []
     for t in sorted({round(x / 40, 3) for x in range(1, 40)} | {round(threshold, 4)}):
         f, refused_at = _rates(rows, probs, t)
@@ -163,37 +228,43 @@ def fit(
         test = [rows[i] for i in idx]
         if len({r.answerable for r in train}) < 2:
             continue
-        inner = choose_threshold(train, _oof(train, names, c), target_false_refusal)
-        model = _fit(train, names, c)
-        p = model.predict_proba([[r.features.get(n, 0.0) for n in names] for r in test])[:, 1]
-        f, r_ = _rates(test, list(p), inner)
+        inner = choose_threshold(train, _oof(train, names, c, chosen), target_false_refusal)
+        p = _fit(train, names, c, chosen).predict(test)
+        f, r_ = _rates(test, p, inner)
         loso[name] = {
             "n": len(test),
             "answerable": sum(r.answerable for r in test),
             "false_refusal": round(f, 4),
             "oos_refused": round(r_, 4),
         }
-    final = _fit(rows, names, c)
+    final = _fit(rows, names, c, chosen)
     report = {
+        "residual_components": chosen,
+        "by_components": {
+            str(k): {"threshold": v[1], "cv_false_refusal": round(v[2][0], 4), "cv_oos_refused": round(v[2][1], 4)}
+            for k, v in trials.items()
+        },
         "cv_false_refusal": round(fr, 4),
         "cv_oos_refused": round(refused, 4),
         "curve": curve,
         "leave_one_set_out": loso,
     }
-    return _model_json(final, names), threshold, report
+    return _model_json(final, model_id), threshold, report
 
 
 def save_rows(rows: Sequence[Row], path: Path) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for r in rows:
-            fh.write(json.dumps({"set": r.set, "id": r.id, "answerable": r.answerable, "features": r.features}) + "\n")
+            raw = {"set": r.set, "id": r.id, "answerable": r.answerable, "features": r.features}
+            fh.write(json.dumps({**raw, "residual": [round(v, 6) for v in r.residual]}) + "\n")
 
 
 def load_rows(path: Path) -> list[Row]:
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         raw = json.loads(line)
-        out.append(Row(raw["set"], raw["id"], bool(raw["answerable"]), dict(raw["features"])))
+        residual = tuple(float(v) for v in raw.get("residual", ()))
+        out.append(Row(raw["set"], raw["id"], bool(raw["answerable"]), dict(raw["features"]), residual))
     return out
 
 
@@ -214,13 +285,18 @@ def calibrate(
     rows = collect(bot, sets)
     if rows_file is not None:
         save_rows(rows, rows_file)
-    model, threshold, report = fit(rows, target_false_refusal=target_false_refusal, c=c)
+    model_id = bot.embeddings.model_id
+    model, threshold, report = fit(rows, target_false_refusal=target_false_refusal, c=c, model_id=model_id)
     bare_names = tuple(n for n in FEATURES if n != "example_gap")
-    bare, bare_threshold, bare_report = fit(rows, target_false_refusal=target_false_refusal, c=c, names=bare_names)
+    bare, bare_threshold, bare_report = fit(
+        rows, target_false_refusal=target_false_refusal, c=c, names=bare_names, model_id=model_id
+    )
     data = {
         "about": (
-            "Scope decision (bot/scope.py): standardised logistic regression over corpus-relative features, fitted "
-            "by `policybot calibrate` on the sets below; thresholds from 5-fold out-of-fold predictions. "
+            "Scope decision (bot/scope.py): standardised logistic regression over corpus-relative features and the "
+            "principal directions of the residual (question vector minus best evidence sentence vector), fitted "
+            "by `policybot calibrate` on the sets below; the number of directions and the thresholds from 5-fold "
+            "out-of-fold predictions. "
             "'model_without_examples' serves corpora or clauses without an example bank."
         ),
         "model_id": bot.embeddings.model_id,

@@ -59,6 +59,7 @@ class Evidence:
     sentence: int
     text: str
     score: float
+    row: int = -1  # its chunk row in the dense index (-1: not from an index)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class MeasureHit:
     quote_coverage: float  # coverage of the question's words by the quoted sentences alone
     evidence: tuple[Evidence, ...] = field(repr=False)
     example: float = 0.0  # cosine of the closest example question labelled with this clause
+    # the question's vector minus its best evidence sentence's: what the question asks beyond what the clause
+    # says (a near miss asks "要不要报备" of a clause that only names the topic); None when not computed
+    residual: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def quote(self, max_sentences: int = 3) -> tuple[Evidence, ...]:
         """1-3 sentences that answer the question, in the order the notice prints them."""
@@ -237,11 +241,15 @@ class PolicyRetriever:
         example_in, example_steer, example_out = self._examples(q, vec)
         fused = fused + EXAMPLE_WEIGHT * np.clip((example_steer - EXAMPLE_FLOOR) / EXAMPLE_SPAN, 0.0, 1.0)
         ctx_sims = None
+        asked = vec  # what the question asks, for the residual: a thin follow-up asks it of the previous topic
         if context is not None and context_vector is not None:
             ctx_fused, _, _, _, _ = self._fused(context, context_vector)
             fused = fused + CONTEXT_WEIGHT * ctx_fused
             mixed = np.asarray(vec) + np.asarray(context_vector)
-            ctx_sims = self.chunk_similarities(mixed / max(float(np.linalg.norm(mixed)), 1e-12))
+            mixed = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+            ctx_sims = self.chunk_similarities(mixed)
+            if q.followup_shaped:
+                asked = mixed
         if prior:
             boost = PRIOR_WEIGHT * (REFERS_BACK_FACTOR if q.refers_back else 1.0)
             for mid, weight in prior.items():
@@ -272,6 +280,7 @@ class PolicyRetriever:
                     quote_coverage=quote_cov,
                     evidence=evidence,
                     example=float(example_in[mi]),
+                    residual=self._residual(asked, evidence),
                 )
             )
         live = sentence_cos[~self._retired] if (~self._retired).any() else sentence_cos
@@ -295,6 +304,12 @@ class PolicyRetriever:
             absent=1.0 - in_corpus if (q.tokens or q.latin) else 0.0,
             absent_top=absent_top,
         )
+
+    def _residual(self, vec: np.ndarray, evidence: tuple[Evidence, ...]) -> np.ndarray | None:
+        if not evidence or evidence[0].row < 0:
+            return None
+        sentence = self.index.dense.reconstruct(evidence[0].row)
+        return np.asarray(vec, dtype=np.float32).reshape(-1) - sentence
 
     def _examples(self, q: QueryAnalysis, vec: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray, float]:
         """Per clause, the cosine of the closest in-scope example question (all of them, and those allowed to
@@ -360,6 +375,6 @@ class PolicyRetriever:
             score = float(sims[row]) * 4.0 + overlap
             if (q.intent is not None and q.intent.provided_by(c.text)) or (q.wants_figure and _DIGIT.search(c.text)):
                 score += 0.3
-            out.append(Evidence(sentence=c.sentence or 0, text=c.text, score=score))
+            out.append(Evidence(sentence=c.sentence or 0, text=c.text, score=score, row=row))
         out.sort(key=lambda e: -e.score)
         return tuple(out)

@@ -6,8 +6,10 @@ mentions 劳动合同, which a clause on 电子劳动合同 also does). The deci
 * **Content** - is the best clause about what the question is about? A small logistic model over general,
   corpus-relative features of the ranking (:func:`features`: where the best sentence's cosine stands among all
   clauses, BM25 relative to the field, coverage of the question's words, the rarest word the clause lacks,
-  the margin to the runner-up, example similarity where an example bank exists, the conversation prior). Its
-  weights and threshold are data (``index/calibration.json``), fitted by ``policybot calibrate`` with
+  the margin to the runner-up, example similarity where an example bank exists, the conversation prior), and
+  the principal directions of the *residual*: the question's vector minus its best evidence sentence's, what
+  the question asks beyond what the clause says (a near miss is about the clause's topic but asks for more:
+  "共享用工期间受了工伤，谁负责"). Its weights, the residual directions and the threshold are data (``index/calibration.json``), fitted by ``policybot calibrate`` with
   scikit-learn and cross-validated; no number here is fitted.
 * **Intent** - does the clause provide the *kind* of information asked (an amount, a date, a phone number,
   a lookup of one's records…)? A strict intent (``index/intents.json``) is answered only when a sentence about
@@ -35,6 +37,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bot.errors import ConfigError
 from bot.ingest import Measure
@@ -80,29 +84,81 @@ class Reason(StrEnum):
 
 
 @dataclass(frozen=True)
+class Projection:
+    """A principal-component projection of the residual vector (question minus its best evidence sentence,
+    :attr:`bot.retrieve.MeasureHit.residual`), fitted by ``policybot calibrate``: ``residual_0`` … are the
+    residual's coordinates on the fitted directions. It reads what a question asks beyond what the clause
+    says, so it is tied to the embedder it was fitted with (``model_id``)."""
+
+    model_id: str
+    mean: np.ndarray
+    components: np.ndarray  # (k, dimension)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"residual_{i}" for i in range(self.components.shape[0]))
+
+    def coordinates(self, residual: np.ndarray | None) -> dict[str, float] | None:
+        if residual is None or residual.shape != self.mean.shape:
+            return None
+        return dict(zip(self.names, (float(v) for v in self.components @ (residual - self.mean)), strict=True))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "mean": [round(float(v), 6) for v in self.mean],
+            "components": [[round(float(v), 6) for v in row] for row in self.components],
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Projection:
+        mean = np.asarray(raw["mean"], dtype=np.float32)
+        components = np.asarray(raw["components"], dtype=np.float32)
+        if components.ndim != 2 or components.shape[1] != mean.shape[0]:
+            raise ValueError("projection components do not match its mean")
+        return cls(str(raw["model_id"]), mean, components)
+
+
+@dataclass(frozen=True)
 class LogisticModel:
-    """Standardised logistic regression: p = sigmoid(bias + sum(w_i * (x_i - mean_i) / scale_i))."""
+    """Standardised logistic regression: p = sigmoid(bias + sum(w_i * (x_i - mean_i) / scale_i)).
+
+    With a :class:`Projection`, the residual's coordinates are inputs too; when they cannot be computed (no
+    residual, or another embedder than the one fitted) they stand at their mean and so contribute nothing.
+    """
 
     features: tuple[str, ...]
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     weights: tuple[float, ...]
     bias: float
+    projection: Projection | None = None
 
-    def probability(self, x: Mapping[str, float]) -> float:
+    def probability(self, x: Mapping[str, float], residual: np.ndarray | None = None) -> float:
+        extra = self.projection.coordinates(residual) if self.projection is not None else None
         z = self.bias
         for name, m, s, w in zip(self.features, self.mean, self.scale, self.weights, strict=True):
-            z += w * (float(x.get(name, 0.0)) - m) / (s or 1.0)
+            value = x[name] if name in x else extra.get(name, m) if extra is not None else m
+            z += w * (float(value) - m) / (s or 1.0)
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
+    def for_model(self, model_id: str) -> LogisticModel:
+        """This model as it applies to an embedder: its projection only for the one it was fitted with."""
+        if self.projection is None or self.projection.model_id == model_id:
+            return self
+        return replace(self, projection=None)
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "features": list(self.features),
             "mean": list(self.mean),
             "scale": list(self.scale),
             "weights": list(self.weights),
             "bias": self.bias,
         }
+        if self.projection is not None:
+            out["projection"] = self.projection.to_json()
+        return out
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> LogisticModel:
@@ -110,7 +166,10 @@ class LogisticModel:
         vals = [tuple(float(v) for v in raw[k]) for k in ("mean", "scale", "weights")]
         if any(len(v) != len(names) for v in vals):
             raise ValueError("feature vectors of different lengths")
-        return cls(names, vals[0], vals[1], vals[2], float(raw["bias"]))
+        projection = Projection.from_json(raw["projection"]) if raw.get("projection") else None
+        if projection is not None and not set(projection.names) <= set(names):
+            raise ValueError("projection coordinates missing from the features")
+        return cls(names, vals[0], vals[1], vals[2], float(raw["bias"]), projection)
 
 
 @dataclass(frozen=True)
@@ -149,11 +208,21 @@ class Calibration:
             raise ConfigError("校准阈值必须在0和1之间", detail=f"{path}: threshold {cal.threshold}")
         return cal
 
-    def probability(self, x: Mapping[str, float], *, examples: bool) -> tuple[float, float]:
+    def probability(
+        self, x: Mapping[str, float], *, examples: bool, residual: np.ndarray | None = None
+    ) -> tuple[float, float]:
         """(probability that the clause is about the question, the threshold that applies)."""
         if not examples and self.model_without_examples is not None:
-            return self.model_without_examples.probability(x), self.threshold_without_examples or self.threshold
-        return self.model.probability(x), self.threshold
+            return (
+                self.model_without_examples.probability(x, residual),
+                self.threshold_without_examples or self.threshold,
+            )
+        return self.model.probability(x, residual), self.threshold
+
+    def for_model(self, model_id: str) -> Calibration:
+        """This calibration for an embedder: residual projections apply only to the one they were fitted with."""
+        bare = self.model_without_examples.for_model(model_id) if self.model_without_examples else None
+        return replace(self, model=self.model.for_model(model_id), model_without_examples=bare)
 
 
 @dataclass(frozen=True)
@@ -275,7 +344,7 @@ def decide(
     if q.out_of_scope_topic and not ranking.pinned:
         return Decision(Outcome.REFUSE, Reason.TOPIC, q, detail=q.out_of_scope_topic)
     x = features(ranking)
-    p, threshold = calibration.probability(x, examples=ranking.examples)
+    p, threshold = calibration.probability(x, examples=ranking.examples, residual=top.residual)
     about = ranking.pinned or p >= threshold
     if not about:
         return Decision(Outcome.REFUSE, Reason.LOW_RELEVANCE, q, probability=p, features=x)
@@ -304,7 +373,7 @@ def _related(ranking: Ranking, calibration: Calibration) -> tuple[MeasureHit, ..
     for i, h in enumerate(ranking.hits[1:3], start=1):
         if h.score < top.score - calibration.related_margin:
             continue
-        p, threshold = calibration.probability(features(ranking, i), examples=ranking.examples)
+        p, threshold = calibration.probability(features(ranking, i), examples=ranking.examples, residual=h.residual)
         if p >= threshold:
             out.append(h)
     return tuple(out)

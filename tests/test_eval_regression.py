@@ -20,11 +20,12 @@ DIALOGUES = SHARED / "eval" / "dev_dialogues.jsonl"
 
 # Floors measured on this revision (README "Answer quality"), a little below the figures so that noise does not
 # fail the suite; the sets' first-contact figures are in the README.
-# measured 2026-12-02 (FAQ examples in the bank, fee/list/location intents): 0.884, 0.873, 0.35, 0.45
-FLOOR_FAQ_FIT, FLOOR_FAQ_HELD, FLOOR_NEAR_FIT, FLOOR_NEAR_HELD = 0.86, 0.85, 0.30, 0.40
+# measured 2026-12-02 (residual directions in the content model): FAQ 0.910, 0.891; near misses 0.40, 0.55, and
+# 0.45 on near_miss_c (first contact 0.40, before the residual); injection top-1 0.90; traffic 0.962, FR 0.008
+FLOOR_FAQ_FIT, FLOOR_FAQ_HELD, FLOOR_NEAR_FIT, FLOOR_NEAR_HELD, FLOOR_NEAR_C = 0.89, 0.87, 0.35, 0.50, 0.40
 FLOOR_COMPOUND_FR, FLOOR_COMPOUND_TOP1, FLOOR_COMPOUND_PARTIAL = 0.06, 0.93, 5
-FLOOR_INJECTION_TOP1 = 0.72
-FLOOR_TRAFFIC_TOP1, FLOOR_TRAFFIC_FR, FLOOR_TRAFFIC_OOS, FLOOR_TRAFFIC_DIALOGUES = 0.90, 0.05, 0.78, 0.75
+FLOOR_INJECTION_TOP1 = 0.85
+FLOOR_TRAFFIC_TOP1, FLOOR_TRAFFIC_FR, FLOOR_TRAFFIC_OOS, FLOOR_TRAFFIC_DIALOGUES = 0.93, 0.03, 0.78, 0.75
 
 
 @pytest.mark.skipif(not DEV.exists(), reason="shared/eval is not beside the repository")
@@ -109,7 +110,7 @@ def test_holdout_set(bot: PolicyBot) -> None:
     assert m["top1"] >= 0.86, m
     assert m["recall@3"] >= 0.89, m
     assert m["oos_refused"] >= 0.95, m
-    assert m["false_refusal"] <= 0.06, m  # 0.051 measured (0.041 before FAQ examples joined the bank)
+    assert m["false_refusal"] <= 0.03, m  # 0.010 measured with the residual directions (0.051 before)
     assert m["office_accuracy"] >= 0.95, m
     d = run(bot, DATA / "holdout_dialogues.jsonl").metrics()
     assert d["dialogue_turns"] >= 0.75, d
@@ -126,6 +127,7 @@ TRAFFIC = DATA / "traffic"
         ("faq_oos_b.jsonl", FLOOR_FAQ_HELD),
         ("near_miss_fit.jsonl", FLOOR_NEAR_FIT),
         ("near_miss_heldout.jsonl", FLOOR_NEAR_HELD),
+        ("near_miss_c.jsonl", FLOOR_NEAR_C),
     ],
 )
 def test_citizen_questions_the_notice_does_not_answer_are_refused(bot: PolicyBot, name: str, floor: float) -> None:

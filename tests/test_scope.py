@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.config import REPO_ROOT
@@ -14,7 +16,18 @@ from bot.errors import ConfigError
 from bot.ingest import Measure
 from bot.query import ClauseRef, Intent, QueryAnalysis
 from bot.retrieve import Evidence, MeasureHit, Ranking
-from bot.scope import FEATURES, Calibration, LogisticModel, Outcome, Reason, combine, decide, features, states
+from bot.scope import (
+    FEATURES,
+    Calibration,
+    LogisticModel,
+    Outcome,
+    Projection,
+    Reason,
+    combine,
+    decide,
+    features,
+    states,
+)
 
 AMOUNT = Intent("amount", "金额", True, "具体金额", "the amount", ("多少钱",), re.compile(r"\d+\s*[万千百]?元"))
 PROCEDURE = Intent("procedure", "办理程序", False, "办理流程", "the procedure", ("怎么申请",), re.compile("申请|平台"))
@@ -198,7 +211,50 @@ def test_the_shipped_calibration_is_fitted_on_hashed_data_with_cross_validated_r
     assert raw["cv"]["cv_false_refusal"] <= raw["target_false_refusal"] + 1e-9
     assert raw["cv"]["leave_one_set_out"] and raw["cv"]["curve"]
     assert 0 < raw["threshold"] < 1
-    assert tuple(raw["model"]["features"]) == FEATURES
+    names = tuple(raw["model"]["features"])
+    assert names[: len(FEATURES)] == FEATURES
+    projection = raw["model"].get("projection")
+    extra = names[len(FEATURES) :]
+    assert extra == (tuple(f"residual_{i}" for i in range(len(projection["components"]))) if projection else ())
+    assert raw["cv"]["residual_components"] == len(extra)
+
+
+def projected_model(weight: float) -> LogisticModel:
+    """p = sigmoid(weight * residual_0), residual_0 the residual's first coordinate (on [1, 0, 0])."""
+    projection = Projection("model-a", np.zeros(3, dtype=np.float32), np.array([[1.0, 0.0, 0.0]], dtype=np.float32))
+    names = (*FEATURES, "residual_0")
+    return LogisticModel(
+        names, (0.0,) * len(names), (1.0,) * len(names), (0.0,) * len(FEATURES) + (weight,), 0.0, projection
+    )
+
+
+@pytest.mark.parametrize(
+    ("residual", "model_id", "expected"),
+    [
+        (np.array([-1.0, 0.0, 0.0], dtype=np.float32), "model-a", 1 / (1 + math.exp(4.0))),  # asks beyond
+        (np.array([0.0, 5.0, 0.0], dtype=np.float32), "model-a", 0.5),  # off the fitted direction
+        (None, "model-a", 0.5),  # no residual: the coordinate stands at its mean
+        (np.zeros(4, dtype=np.float32), "model-a", 0.5),  # another dimension
+        (np.array([-1.0, 0.0, 0.0], dtype=np.float32), "model-b", 0.5),  # another embedder
+    ],
+)
+def test_the_residual_counts_only_for_the_embedder_it_was_fitted_with(
+    residual: np.ndarray | None, model_id: str, expected: float
+) -> None:
+    model = projected_model(4.0).for_model(model_id)
+    assert model.probability(features(ranking(query(), hit(M7))), residual) == pytest.approx(expected)
+
+
+def test_a_projected_model_round_trips_through_json() -> None:
+    model = projected_model(4.0)
+    again = LogisticModel.from_json(json.loads(json.dumps(model.to_json())))
+    r = np.array([0.3, 0.1, 0.0], dtype=np.float32)
+    assert again.probability({}, r) == pytest.approx(model.probability({}, r))
+    broken = model.to_json()
+    broken["features"] = list(FEATURES)
+    broken["mean"] = broken["scale"] = broken["weights"] = [0.0] * len(FEATURES)
+    with pytest.raises(ValueError):
+        LogisticModel.from_json(broken)
 
 
 def test_an_example_vouches_only_where_an_example_bank_exists() -> None:
