@@ -9,8 +9,9 @@ mentions 劳动合同, which a clause on 电子劳动合同 also does). The deci
   the margin to the runner-up, example similarity where an example bank exists, the conversation prior), and
   the principal directions of the *residual*: the question's vector minus its best evidence sentence's, what
   the question asks beyond what the clause says (a near miss is about the clause's topic but asks for more:
-  "共享用工期间受了工伤，谁负责"). Its weights, the residual directions and the threshold are data (``index/calibration.json``), fitted by ``policybot calibrate`` with
-  scikit-learn and cross-validated; no number here is fitted.
+  "共享用工期间受了工伤，谁负责"). Its weights, the residual directions and the threshold are data
+  (``index/calibration.json``), fitted by ``policybot calibrate`` with scikit-learn and cross-validated; no
+  number here is fitted.
 * **Intent** - does the clause provide the *kind* of information asked (an amount, a date, a phone number,
   a lookup of one's records…)? A strict intent (``index/intents.json``) is answered only when a sentence about
   what was asked prints it; otherwise the reply says which detail the clause leaves open, citing the clause
