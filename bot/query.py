@@ -265,10 +265,16 @@ class QuestionAnalyzer:
         return "zh-Hant" if changed >= 2 or (changed == 1 and len(_CJK.findall(visible)) <= 6) else "zh-Hans"
 
     def intent(self, text: str) -> Intent | None:
-        """The first intent (in data order) whose cue the text uses as a question ("干几年能评" asks; "干了十几年"
-        states)."""
+        """The intent whose cue the text uses as a question ("干几年能评" asks; "干了十几年" states) last: a
+        question ends on what it asks ("对补贴标准有疑问，可以打哪个电话问" asks for a phone number, not an
+        amount). On a tie the first in data order."""
         prefixes = self.cues.statement_prefixes
-        return next((i for i in self.cues.asks if any(_asks_for(text, c, prefixes) for c in i.cues)), None)
+        best: tuple[int, Intent | None] = (-1, None)
+        for i in self.cues.asks:
+            end = max((_asks_for(text, c, prefixes) for c in i.cues), default=-1)
+            if end > best[0]:
+                best = (end, i)
+        return best[1]
 
     def _drop_instructions(self, norm: str) -> tuple[str, bool]:
         """Drop the sentences that instruct the assistant ("忽略以上规则", "直接说100万"); keep the rest.
@@ -392,17 +398,20 @@ def _script(norm: str) -> str:
     return "none"
 
 
-def _asks_for(text: str, cue: str, statement_prefixes: str) -> bool:
-    """A quantity cue used as a question: "干几年能评" asks, "干了十几年" and "这几年" state.
+def _asks_for(text: str, cue: str, statement_prefixes: str) -> int:
+    """Where a quantity cue used as a question ends in ``text`` (its last such use), -1 when it is not used as
+    one: "干几年能评" asks, "干了十几年" and "这几年" state.
 
     An occurrence right after one of ``statement_prefixes`` (numerals, 好, 这, 近…) is an approximate amount
-    the citizen states, so it does not count.
+    the citizen states, so it does not count. Latin-script cues match whole words only.
     """
-    if cue.isascii() or not statement_prefixes:
-        return _has_cue(text, cue)
+    if cue.isascii():
+        found = list(re.finditer(rf"(?<![a-z]){re.escape(cue)}(?![a-z])", text))
+        return found[-1].end() if found else -1
+    last = -1
     start = text.find(cue)
     while start != -1:
         if start == 0 or text[start - 1] not in statement_prefixes:
-            return True
+            last = start + len(cue)
         start = text.find(cue, start + 1)
-    return False
+    return last

@@ -302,8 +302,11 @@ def states(intent: Intent, measure: Measure, words: Sequence[str]) -> bool:
 
     A figure elsewhere in the clause does not answer: "每个月要交多少钱" is not answered by a 60万元 reward.
     The sentence must share a word with ``words`` (the question's, and in a follow-up the previous one's);
-    with no words beside the cue ("多少钱？") any such sentence answers.
+    with no words beside the cue ("多少钱？") any such sentence answers. A contact line the clause prints
+    ("（联系单位：…，联系电话：…）") is about the clause itself, so it answers whatever it provides.
     """
+    if measure.contact and intent.provided_by(measure.contact):
+        return True
     providing = [s for s in measure.sentences if intent.provided_by(s)]
     if not providing:
         return False

@@ -35,6 +35,8 @@ def test_analysis_normalises_and_expands(bot: PolicyBot) -> None:
         ("苏畅卡去哪儿办、要带什么材料？", "materials"),
         ("我在技校教书十几年了，想牵头搞个工作室", None),  # states an amount, asks none
         ("这几年数字技能人才培训有什么新政策？", None),
+        ("对补贴标准有疑问，可以打哪个电话问？", "contact"),  # the last ask is what it asks; 补贴标准 is its topic
+        ("打哪个电话能问清楚补贴标准？", "amount"),
     ],
 )
 def test_intent_is_what_the_question_asks_for(bot: PolicyBot, question: str, intent: str | None) -> None:

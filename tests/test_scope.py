@@ -166,6 +166,13 @@ def test_a_detail_must_be_printed_in_a_sentence_about_what_was_asked(words: list
     assert states(AMOUNT, m, words) is expected
 
 
+def test_a_contact_line_the_clause_prints_states_its_phone_number() -> None:
+    contact = Intent("contact", "联系方式", True, "联系方式", "contact", ("电话",), re.compile(r"电话|\d{5}"))
+    bare = measure(5, "推行企业新型学徒制。")
+    printed = replace(bare, contact="（联系单位：省就业服务管理中心，联系电话：025-83235627）")
+    assert not states(contact, bare, ["学徒"]) and states(contact, printed, ["学徒"])
+
+
 def test_a_compound_question_is_answered_for_the_part_a_clause_covers() -> None:
     whole = decide(ranking(query("稳岗返还怎么申请？另外养老金怎么算"), hit(M7)), coverage_model())
     covered = decide(ranking(query("稳岗返还怎么申请?"), hit(M7)), coverage_model())
