@@ -86,6 +86,7 @@ class Cues:
     figure_cues: tuple[str, ...] = ()  # a number of any kind is asked for (多少, 几, how many)
     act_leftover_chars: int = 1  # Chinese characters a small-talk cue may leave beside it (有没有 人工客服)
     counter_figure: str = ""  # a figure in that measure word, {counter} to be replaced
+    document_refs: tuple[re.Pattern[str], ...] = ()  # a notice named by year or 文号 (groups y, n)
 
     @classmethod
     def load(cls, path: Path) -> Cues:
@@ -116,6 +117,7 @@ class Cues:
                 act_leftover_chars=int(raw.get("acts", {}).get("leftover_chars", 1)),
                 figure_cues=tuple(c.lower() for c in raw.get("figure", {}).get("cues", [])),
                 counter_figure=raw.get("counter", {}).get("figure", ""),
+                document_refs=tuple(re.compile(p) for p in raw.get("document_ref", {}).get("patterns", [])),
             )
         except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
             raise ConfigError("意图线索文件格式错误", detail=f"{path}: {exc}") from exc
@@ -154,6 +156,9 @@ class QueryAnalysis:
     # figure then 人): a printed 10万人次 answers it better than another figure of the clause (100个)
     instructions: bool = False  # instructions to the assistant were found (and dropped)
     clause_ref: ClauseRef | None = None
+    # the notice the citizen names, by its year and, when given, its 文号 number ("2019年那个通知",
+    # "苏人社发117号文", "under the 2019 rules"): ((year, number or ""), ...)
+    document_refs: tuple[tuple[str, str], ...] = ()
     act: str | None = None  # small talk: greeting, thanks, bye, human, identity, insult, filler, script
     city: str | None = None
     parts: tuple[QueryAnalysis, ...] = field(default=(), repr=False)
@@ -222,6 +227,10 @@ class QuestionAnalyzer:
         self, original: str, norm: str, text: str, script: str, instructions: bool, act: str | None
     ) -> QueryAnalysis:
         ta = self.ta
+        document_refs = self.document_refs(text)
+        # the words that name a notice ("苏人社发117号") are not what is asked: a clause that cites that 文号
+        # (the article repealing it) is not the answer
+        text = self._without_document_refs(text) if document_refs else text
         expansions = tuple(ta.expansions(text))
         repairs = tuple(ta.typo_repairs(text))
         own = ta.tokens(text)
@@ -248,6 +257,7 @@ class QuestionAnalyzer:
             counter=self._counter(text),
             instructions=instructions,
             clause_ref=self.clause_ref(text),
+            document_refs=document_refs,
             act=act,
         )
 
@@ -332,6 +342,23 @@ class QuestionAnalyzer:
             text = text.replace(name + "市", " ").replace(name, " ")
         return [t for t in self.ta.tokens(text) if self.ta.is_known_word(t)]
 
+    def document_refs(self, text: str) -> tuple[tuple[str, str], ...]:
+        """The notices a question names by year or 文号 (a year that dates a graduation or a wage is not one)."""
+        out = []
+        for p in self.cues.document_refs:
+            for m in p.finditer(text):
+                groups = m.groupdict()
+                ref = (groups.get("y") or "", groups.get("n") or "")
+                if ref[0] and ref not in out:
+                    out.append(ref)
+        return tuple(out)
+
+    def _without_document_refs(self, text: str) -> str:
+        """The text without what names a notice: a whole 文号 reference, or the year of "2019年的…通知"."""
+        for p in self.cues.document_refs:
+            text = p.sub(lambda m: _cut_reference(m), text)
+        return text
+
     def clause_ref(self, text: str) -> ClauseRef | None:
         for p in self.cues.clause_refs:
             if m := p.search(text):
@@ -396,6 +423,17 @@ def _script(norm: str) -> str:
     if any(unicodedata.category(ch).startswith("L") for ch in norm):
         return "other"
     return "none"
+
+
+def _cut_reference(m: re.Match[str]) -> str:
+    """A document reference cut from the question: a 文号 (group n) goes whole, a year with document words
+    keeps the words ("2019年的培训补贴通知" -> "的培训补贴通知")."""
+    if m.groupdict().get("n"):
+        return " "
+    start, end = m.span("y")
+    whole = m.group(0)
+    rest = whole[end - m.start() :]
+    return " " + whole[: start - m.start()] + rest.lstrip("年")
 
 
 def _asks_for(text: str, cue: str, statement_prefixes: str) -> int:

@@ -40,6 +40,10 @@ from bot.query import QueryAnalysis
 
 FUSION_WEIGHTS = (0.5, 1.0, 0.75)  # (clause cosine, best-sentence cosine, BM25), applied to z-scores
 PRIOR_WEIGHT = 1.0  # z-units added to the previous turn's clause when a turn continues a conversation
+DOCUMENT_REF_WEIGHT = 2.0  # z-units added to the clauses of the notice a question names by year or 文号
+# z-units taken from the clauses of a superseded notice: the notice that replaced it answers first (unless the
+# question names the old one); it still answers what only it covers
+SUPERSEDED_PENALTY = 1.0
 REFERS_BACK_FACTOR = 2.0  # ... doubled when the turn points back explicitly (那/这个/它/this)
 CONTEXT_WEIGHT = 0.5  # share of the previous question's fused ranking carried into a follow-up
 QUOTE_MARGIN = 0.8  # evidence-score units (4 x cosine + overlap): sentences this close to the best join the quote
@@ -114,6 +118,14 @@ class Ranking:
         return self.hits[0] if self.hits else None
 
 
+def _document_keys(date_iso: str, doc_number: str) -> tuple[set[str], set[str]]:
+    """(years, 文号 numbers) a notice can be named by: "2024-03-18", "苏人社发〔2024〕35号" -> ({"2024"}, {"35"})."""
+    years = {date_iso[:4]} if date_iso[:4].isdigit() else set()
+    years |= set(re.findall(r"[〔\[(（]((?:19|20)\d{2})[〕\])）]", doc_number))
+    numbers = set(re.findall(r"(\d{1,4})\s*号", doc_number))
+    return years, numbers
+
+
 def _z(x: np.ndarray) -> np.ndarray:
     sd = float(x.std())
     if sd < 1e-9:
@@ -148,6 +160,12 @@ class PolicyRetriever:
         ]
         self._example_texts = [self.analyzer.normalize(e.question) for e in index.examples]
         self._with_examples = {mid for e in index.examples for mid in e.measures}
+        # what names each notice: its years (date, 文号) and 文号 number, for "2019年那个通知", "117号文"
+        self._doc_keys = {d.slug: _document_keys(d.date_iso, d.doc_number) for d in index.documents}
+        self._doc_rows = np.array([m.doc for m in index.measures])
+        self._superseded = np.array(
+            [getattr(index.doc_by_slug[m.doc], "status", "current") == "superseded" for m in index.measures], dtype=bool
+        )
         home = tuple(self.analyzer.lexicon.home_region)
         self._national = {d.slug for d in index.documents if getattr(d, "region_level", "") == "national"}
         self._foreign = {
@@ -250,6 +268,10 @@ class PolicyRetriever:
             ctx_sims = self.chunk_similarities(mixed)
             if q.followup_shaped:
                 asked = mixed
+        named = self._named_documents(q)
+        if named:
+            fused = fused + DOCUMENT_REF_WEIGHT * np.isin(self._doc_rows, sorted(named))
+        fused = fused - SUPERSEDED_PENALTY * (self._superseded & ~np.isin(self._doc_rows, sorted(named)))
         if prior:
             boost = PRIOR_WEIGHT * (REFERS_BACK_FACTOR if q.refers_back else 1.0)
             for mid, weight in prior.items():
@@ -304,6 +326,18 @@ class PolicyRetriever:
             absent=1.0 - in_corpus if (q.tokens or q.latin) else 0.0,
             absent_top=absent_top,
         )
+
+    def _named_documents(self, q: QueryAnalysis) -> set[str]:
+        """The live notices the question names, when it singles out some of them (not all)."""
+        if not q.document_refs:
+            return set()
+        named = {
+            slug
+            for slug, (years, numbers) in self._doc_keys.items()
+            if any(y in years and (not n or n in numbers) for y, n in q.document_refs)
+        }
+        live = {m.doc for m, retired in zip(self.index.measures, self._retired, strict=True) if not retired}
+        return named & live if named & live != live else set()
 
     def _residual(self, vec: np.ndarray, evidence: tuple[Evidence, ...]) -> np.ndarray | None:
         if not evidence or evidence[0].row < 0:

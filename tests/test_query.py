@@ -141,3 +141,20 @@ def test_a_province_notice_opens_its_cities_too() -> None:
     assert "region 湖北" in disabled and "region 武汉" in disabled
     assert ta.other_region("我在武汉被辞退了能领失业金吗") is None
     assert ta.other_region("我在杭州被辞退了能领失业金吗") == "杭州"
+
+
+@pytest.mark.parametrize(
+    ("question", "refs"),
+    [
+        ("2019年苏人社发117号文里初级工补贴是多少？", (("2019", "117"),)),
+        ("按照2019年那个通知，紧缺型工种补贴上浮多少？", (("2019", ""),)),
+        ("苏人社发〔2024〕35号第四条讲什么", (("2024", "35"),)),
+        ("Under the 2019 rules, how often can I claim?", (("2019", ""),)),
+        ("2024年毕业的大学生能领什么补贴", ()),  # a year that dates a graduation names no notice
+        ("2024年3月5号能领吗", ()),  # a date is not a 文号
+    ],
+)
+def test_a_notice_is_named_by_its_year_or_document_number(bot: PolicyBot, question: str, refs: tuple) -> None:  # type: ignore[type-arg]
+    q = analyze(bot, question)
+    assert q.document_refs == refs
+    assert "117" not in q.search_text and "35号" not in q.search_text  # the 文号 is not searched for
