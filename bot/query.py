@@ -446,6 +446,12 @@ def _asks_for(text: str, cue: str, statement_prefixes: str) -> int:
     if cue.isascii():
         found = list(re.finditer(rf"(?<![a-z]){re.escape(cue)}(?![a-z])", text))
         return found[-1].end() if found else -1
+    if "…" in cue:
+        # "多少…经费": the two parts up to six characters apart ("能拿到多少建设经费")
+        found = [
+            m for m in _pattern(cue).finditer(text) if m.start() == 0 or text[m.start() - 1] not in statement_prefixes
+        ]
+        return found[-1].end() if found else -1
     last = -1
     start = text.find(cue)
     while start != -1:

@@ -37,6 +37,9 @@ def test_analysis_normalises_and_expands(bot: PolicyBot) -> None:
         ("这几年数字技能人才培训有什么新政策？", None),
         ("对补贴标准有疑问，可以打哪个电话问？", "contact"),  # the last ask is what it asks; 补贴标准 is its topic
         ("打哪个电话能问清楚补贴标准？", "amount"),
+        ("评上技能大师工作室，能拿到多少建设经费？", "amount"),  # a cue in two parts ("多少…经费")
+        ("补贴能领多少次", "count"),  # ... that yields to a longer ask ending later
+        ("人才服务云平台的网址是什么？", "url"),
     ],
 )
 def test_intent_is_what_the_question_asks_for(bot: PolicyBot, question: str, intent: str | None) -> None:
