@@ -20,8 +20,8 @@ DIALOGUES = SHARED / "eval" / "dev_dialogues.jsonl"
 
 # Floors measured on this revision (README "Answer quality"), a little below the figures so that noise does not
 # fail the suite; the sets' first-contact figures are in the README.
-# measured 2026-12-02 (residual directions in the content model): FAQ 0.910, 0.891; near misses 0.40, 0.55, and
-# 0.45 on near_miss_c (first contact 0.40, before the residual); injection top-1 0.90; traffic 0.962, FR 0.008
+# measured 2026-12-02 (residual directions in the content model, two-part intent cues): FAQ 0.910, 0.888; near
+# misses 0.475, 0.525, and 0.50 on near_miss_c (first contact 0.40); injection top-1 0.90; traffic 0.962, FR 0.008
 FLOOR_FAQ_FIT, FLOOR_FAQ_HELD, FLOOR_NEAR_FIT, FLOOR_NEAR_HELD, FLOOR_NEAR_C = 0.89, 0.87, 0.35, 0.50, 0.40
 FLOOR_COMPOUND_FR, FLOOR_COMPOUND_TOP1, FLOOR_COMPOUND_PARTIAL = 0.06, 0.93, 5
 FLOOR_INJECTION_TOP1 = 0.85
@@ -110,7 +110,7 @@ def test_holdout_set(bot: PolicyBot) -> None:
     assert m["top1"] >= 0.86, m
     assert m["recall@3"] >= 0.89, m
     assert m["oos_refused"] >= 0.95, m
-    assert m["false_refusal"] <= 0.03, m  # 0.010 measured with the residual directions (0.051 before)
+    assert m["false_refusal"] <= 0.03, m  # 0.020 measured with the residual directions (0.051 before)
     assert m["office_accuracy"] >= 0.95, m
     d = run(bot, DATA / "holdout_dialogues.jsonl").metrics()
     assert d["dialogue_turns"] >= 0.75, d
