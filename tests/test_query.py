@@ -40,6 +40,7 @@ def test_analysis_normalises_and_expands(bot: PolicyBot) -> None:
         ("评上技能大师工作室，能拿到多少建设经费？", "amount"),  # a cue in two parts ("多少…经费")
         ("补贴能领多少次", "count"),  # ... that yields to a longer ask ending later
         ("人才服务云平台的网址是什么？", "url"),
+        ("在安徽评的中级职称，到江苏单位认不认？", "validity"),
     ],
 )
 def test_intent_is_what_the_question_asks_for(bot: PolicyBot, question: str, intent: str | None) -> None:
