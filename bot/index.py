@@ -509,7 +509,8 @@ def load_index(settings: Settings, embeddings: VectorEmbeddings) -> KnowledgeInd
         bm25 = bm25s.BM25.load(str(gen / "bm25"), allow_pickle=False)
         examples: list[Example] = []
         example_dense = None
-        if manifest.n_examples:
+        # the bank stays in the index either way: switching it off (use_examples) needs no rebuild
+        if manifest.n_examples and settings.use_examples:
             with open(gen / "examples.jsonl", encoding="utf-8") as fh:
                 examples = [Example(r["question"], tuple(r["measures"])) for r in map(json.loads, fh)]
             example_dense = faiss.read_index(str(gen / "examples.faiss"))

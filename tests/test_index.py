@@ -132,6 +132,12 @@ def test_examples_are_indexed_with_the_manifest(full_index) -> None:  # type: ig
     assert full_index.manifest.n_examples == len(full_index.examples) == full_index.example_dense.ntotal > 100
 
 
+def test_the_example_bank_can_be_switched_off_without_a_rebuild(full_settings, full_index, embeddings) -> None:  # type: ignore[no-untyped-def]
+    bare = load_index(full_settings.model_copy(update={"use_examples": False}), embeddings)
+    assert bare.path == full_index.path and bare.manifest.n_examples > 0
+    assert bare.examples == [] and bare.example_dense is None
+
+
 def test_a_malformed_new_notice_is_skipped_and_the_rest_comes_from_the_vector_cache(
     mini_settings, embeddings, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
