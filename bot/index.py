@@ -61,7 +61,7 @@ from bot.vector_cache import CacheStats, VectorCache
 
 log = logging.getLogger("policybot.index")
 
-FORMAT_VERSION = 2  # 2: documents carry 文号, issuers, region, validity, status; clauses unit kinds
+FORMAT_VERSION = 3  # 2: documents carry 文号, issuers, region, validity, status; clauses unit kinds; 3: about_document
 ANALYSIS_FILES = ("lexicon.json", "userdict.txt", "stopwords.txt", "examples.jsonl", "notice_terms.json")
 
 

@@ -182,6 +182,7 @@ class NoticeTerms:
     validity_until_markers: tuple[str, ...]
     validity_years_markers: tuple[str, ...]
     repeal_markers: tuple[str, ...]
+    interpretation_markers: tuple[str, ...]
     end_of_period_words: tuple[str, ...]
     national_prefixes: tuple[str, ...]
     national_suffixes: tuple[str, ...]
@@ -205,6 +206,9 @@ class NoticeTerms:
     def self_reference(self) -> re.Pattern[str]:
         """A sentence about the document itself: 本通知, 本办法, 本实施方案…"""
         return re.compile("本(?:" + "|".join(map(re.escape, sorted(self.doc_types, key=len, reverse=True))) + ")")
+
+
+_HEADING_SENTENCE_CHARS = 10  # a sentence this short that opens an item is its heading ("执行时间。")
 
 
 @lru_cache(maxsize=8)
@@ -245,6 +249,8 @@ class Measure:
     unit_kind: str = ""  # the printed word: "责任单位", "牵头单位", "联系单位"… ("" when none)
     cooperating_units: tuple[str, ...] = ()  # 配合单位 etc., also listed in ``units``
     contact: str = ""  # a printed contact (phone) parenthetical, verbatim
+    # the clause is about the document itself (本办法自…起施行, 由…负责解释, …同时废止), not a measure
+    about_document: bool = False
 
     @property
     def id(self) -> str:
@@ -489,6 +495,20 @@ class _Reader:
 
     def is_intro(self, text: str) -> bool:
         return any(m in text for m in self.t.intro_markers) and text[-1:] in "。：:"
+
+    def about_document(self, sentences: tuple[str, ...]) -> bool:
+        """Whether a clause speaks only about the document itself: "执行时间。本通知自2024年4月1日起施行…。
+        原《…》同时废止。" (a short heading sentence aside, every sentence refers to the document, its entry
+        into force or what it repeals)."""
+        body = [s for s in sentences if len(s) > _HEADING_SENTENCE_CHARS]
+        if not body or not self.self_ref.match(body[0]):
+            return False
+        # "本办法适用于…" is about the document too, but says who it serves: only entry into force,
+        # interpretation and repeal make a clause purely administrative
+        words = (*self.t.effective_verbs, *self.t.repeal_markers, *self.t.interpretation_markers)
+        if not any(w in s for s in body for w in words):
+            return False
+        return all(self.self_ref.search(s) or any(w in s for w in words) for s in body)
 
     def is_closing(self, text: str) -> bool:
         return bool(self.self_ref.match(text)) or any(text.startswith(f) for f in self.t.closing_formulas)
@@ -1057,6 +1077,7 @@ class _NoticeParser:
         units, units_text, kind, cooperating, contact = self.r.read_units(parts)
         if parts and not units and not contact:
             raise self.fail(line, f"clause {label} names no unit in its units parenthetical")
+        sentences = split_sentences(body)
         self.clauses.append(
             Measure(
                 doc=self.slug,
@@ -1064,13 +1085,14 @@ class _NoticeParser:
                 label=label,
                 section=section,
                 text=body,
-                sentences=split_sentences(body),
+                sentences=sentences,
                 units=units,
                 units_text=units_text,
                 line=line,
                 unit_kind=kind,
                 cooperating_units=cooperating,
                 contact=contact,
+                about_document=self.r.about_document(sentences),
             )
         )
 

@@ -44,6 +44,9 @@ DOCUMENT_REF_WEIGHT = 2.0  # z-units added to the clauses of the notice a questi
 # z-units taken from the clauses of a superseded notice: the notice that replaced it answers first (unless the
 # question names the old one); it still answers what only it covers
 SUPERSEDED_PENALTY = 1.0
+# z-units taken from a clause about the document itself (自…起施行, 负责解释, 同时废止): it quotes the title and
+# so resembles every question about the notice, but answers only what its own text provides (a date, a term)
+ABOUT_DOCUMENT_PENALTY = 2.0
 REFERS_BACK_FACTOR = 2.0  # ... doubled when the turn points back explicitly (那/这个/它/this)
 CONTEXT_WEIGHT = 0.5  # share of the previous question's fused ranking carried into a follow-up
 QUOTE_MARGIN = 0.8  # evidence-score units (4 x cosine + overlap): sentences this close to the best join the quote
@@ -163,6 +166,18 @@ class PolicyRetriever:
         # what names each notice: its years (date, 文号) and 文号 number, for "2019年那个通知", "117号文"
         self._doc_keys = {d.slug: _document_keys(d.date_iso, d.doc_number) for d in index.documents}
         self._doc_rows = np.array([m.doc for m in index.measures])
+        # the notices each clause cites by 文号 ("原《…》（苏人社发〔2019〕117号）同时废止")
+        by_number = {(y, n): slug for slug, (years, numbers) in self._doc_keys.items() for y in years for n in numbers}
+        self._cites = [
+            {
+                by_number[k]
+                for k in re.findall(r"[〔\[(（]((?:19|20)\d{2})[〕\])）]\s*(\d{1,4})\s*号", m.text)
+                if k in by_number
+            }
+            - {m.doc}
+            for m in index.measures
+        ]
+        self._about_document = np.array([getattr(m, "about_document", False) for m in index.measures], dtype=bool)
         self._superseded = np.array(
             [getattr(index.doc_by_slug[m.doc], "status", "current") == "superseded" for m in index.measures], dtype=bool
         )
@@ -270,8 +285,12 @@ class PolicyRetriever:
                 asked = mixed
         named = self._named_documents(q)
         if named:
-            fused = fused + DOCUMENT_REF_WEIGHT * np.isin(self._doc_rows, sorted(named))
+            # the named notice's clauses, and any clause that cites it by 文号 (the article that repeals it)
+            cited = np.array([bool(c & named) for c in self._cites], dtype=bool)
+            fused = fused + DOCUMENT_REF_WEIGHT * (np.isin(self._doc_rows, sorted(named)) | cited)
         fused = fused - SUPERSEDED_PENALTY * (self._superseded & ~np.isin(self._doc_rows, sorted(named)))
+        if self._about_document.any():
+            fused = fused - ABOUT_DOCUMENT_PENALTY * self._administrative(q)
         if prior:
             boost = PRIOR_WEIGHT * (REFERS_BACK_FACTOR if q.refers_back else 1.0)
             for mid, weight in prior.items():
@@ -326,6 +345,15 @@ class PolicyRetriever:
             absent=1.0 - in_corpus if (q.tokens or q.latin) else 0.0,
             absent_top=absent_top,
         )
+
+    def _administrative(self, q: QueryAnalysis) -> np.ndarray:
+        """The clauses about the document itself that do not print what the question asks for."""
+        out = self._about_document.copy()
+        if q.intent is not None:
+            for i in np.flatnonzero(out):
+                if any(q.intent.provided_by(s) for s in self.index.measures[i].sentences):
+                    out[i] = False
+        return out
 
     def _named_documents(self, q: QueryAnalysis) -> set[str]:
         """The live notices the question names, when it singles out some of them (not all)."""

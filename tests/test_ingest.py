@@ -248,6 +248,23 @@ def test_chinese_numeral_dates_and_validity_phrases() -> None:
     assert doc.supersedes == ("关于见习补贴的通知",)
 
 
+ARTICLES = """湖北省测试办法
+第一条 为规范失业保险金申领，制定本办法。
+第二条 本办法适用于本省参加失业保险的单位及职工。
+第三条 失业保险金按月发放。
+第四条 本办法由省人力资源和社会保障厅负责解释。
+第五条 执行时间。本办法自2021年7月1日起施行，有效期5年。原《测试旧办法》同时废止。
+湖北省人力资源和社会保障厅
+2021年6月1日
+"""
+
+
+def test_a_clause_about_the_document_itself_is_marked() -> None:
+    """Entry into force, interpretation and repeal are administrative; "本办法适用于…" says whom it serves."""
+    doc = parse_text(ARTICLES, source="articles.txt", slug="articles")
+    assert [m.label for m in doc.measures if m.about_document] == ["第四条", "第五条"]
+
+
 # --- strictness: file and line, never a silent drop -----------------------------------------------------
 def _write(tmp_path: Path, text: str, name: str = "bad.txt") -> Path:
     p = tmp_path / name

@@ -69,10 +69,13 @@ def test_the_seed_still_answers_beside_seven_other_notices(many) -> None:  # typ
         ("按照2019年那个通知，紧缺型工种补贴上浮多少？", "js-skills-subsidy-2019"),
         ("苏人社发〔2019〕117号里初级工补贴多少钱", "js-skills-subsidy-2019"),
         ("Under the 2019 rules, how many times a year can I get the training subsidy?", "js-skills-subsidy-2019"),
+        # whether a named notice is still valid: the article of its successor that repeals it answers
+        ("苏人社发〔2019〕117号现在还有效吗？", "js-skills-subsidy-2024"),
     ],
 )
 def test_a_named_notice_answers_first_and_a_superseded_one_only_when_named(many, question: str, first_doc: str) -> None:  # type: ignore[no-untyped-def]
     from bot.models import Session
 
     decision = many.reply(many.validate(question), Session()).decision
-    assert decision.top is not None and decision.top.measure.doc == first_doc, [h.measure.id for h in decision.hits]
+    assert decision.answered and decision.top is not None, decision.code
+    assert decision.top.measure.doc == first_doc, [h.measure.id for h in decision.hits]
