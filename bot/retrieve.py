@@ -40,6 +40,9 @@ from bot.query import QueryAnalysis
 
 FUSION_WEIGHTS = (0.5, 1.0, 0.75)  # (clause cosine, best-sentence cosine, BM25), applied to z-scores
 PRIOR_WEIGHT = 1.0  # z-units added to the previous turn's clause when a turn continues a conversation
+# z-units added to the clauses of a notice of another province the question names by region (湖北, 武汉):
+# the region word selects the notice, and within it no longer favours the few clauses that print it
+REGION_WEIGHT = 1.0
 DOCUMENT_REF_WEIGHT = 2.0  # z-units added to the clauses of the notice a question names by year or 文号
 # z-units taken from the clauses of a superseded notice: the notice that replaced it answers first (unless the
 # question names the old one); it still answers what only it covers
@@ -182,6 +185,18 @@ class PolicyRetriever:
             [getattr(index.doc_by_slug[m.doc], "status", "current") == "superseded" for m in index.measures], dtype=bool
         )
         home = tuple(self.analyzer.lexicon.home_region)
+        # a notice of another province is named by its region (湖北省, 湖北) or a city in it (武汉)
+        parents = self.analyzer.lexicon.region_parents
+        self._region_names: dict[str, set[str]] = {}
+        for d in index.documents:
+            region = getattr(d, "region", "") or ""
+            if not region or any(h in region for h in home) or getattr(d, "region_level", "") == "national":
+                continue
+            short = region.removesuffix("省").removesuffix("市").removesuffix("自治区")
+            names = {region, short, *(city for city, parent in parents.items() if parent in (region, short))}
+            for name in names:
+                if len(name) >= 2:
+                    self._region_names.setdefault(name, set()).add(d.slug)
         self._national = {d.slug for d in index.documents if getattr(d, "region_level", "") == "national"}
         self._foreign = {
             d.slug for d in index.documents if (r := getattr(d, "region", "") or "") and not any(h in r for h in home)
@@ -283,6 +298,9 @@ class PolicyRetriever:
             ctx_sims = self.chunk_similarities(mixed)
             if q.followup_shaped:
                 asked = mixed
+        regional = self._regional_documents(q)
+        if regional:
+            fused = fused + REGION_WEIGHT * np.isin(self._doc_rows, sorted(regional))
         named = self._named_documents(q)
         if named:
             # the named notice's clauses, and any clause that cites it by 文号 (the article that repeals it)
@@ -345,6 +363,15 @@ class PolicyRetriever:
             absent=1.0 - in_corpus if (q.tokens or q.latin) else 0.0,
             absent_top=absent_top,
         )
+
+    def _region_words(self, q: QueryAnalysis) -> set[str]:
+        return {name for name in self._region_names if name in q.normalized}
+
+    def _regional_documents(self, q: QueryAnalysis) -> set[str]:
+        """The notices of another province the question names by region (when it singles out some)."""
+        slugs = {slug for name in self._region_words(q) for slug in self._region_names[name]}
+        live = {m.doc for m, retired in zip(self.index.measures, self._retired, strict=True) if not retired}
+        return slugs & live if slugs & live != live else set()
 
     def _administrative(self, q: QueryAnalysis) -> np.ndarray:
         """The clauses about the document itself that do not print what the question asks for."""
@@ -414,11 +441,10 @@ class PolicyRetriever:
         rows = ki.chunk_measure
         measure_cos[rows[~is_sentence]] = sims[~is_sentence]
         np.maximum.at(sentence_cos, rows[is_sentence], sims[is_sentence])
-        bm25 = (
-            np.asarray(ki.bm25.get_scores(list(q.search_tokens)), dtype=np.float64)
-            if q.search_tokens
-            else np.zeros(n_measures)
-        )
+        # a region word that names a notice chooses the notice (see _regional_documents), not its clauses
+        regions = self._region_words(q) if self._region_names else set()
+        tokens = [t for t in q.search_tokens if t not in regions]
+        bm25 = np.asarray(ki.bm25.get_scores(tokens), dtype=np.float64) if tokens else np.zeros(n_measures)
         wm, ws, wb = FUSION_WEIGHTS
         fused = wm * _z(measure_cos) + ws * _z(sentence_cos) + (wb * _z(bm25) if bm25.max() > 0 else 0.0)
         return fused, sentence_cos, measure_cos, bm25, sims
