@@ -212,7 +212,8 @@ def print_check(doc: Document, file: str) -> None:
         units = f"  [{m.unit_kind}: {'、'.join(m.units)}]" if m.units else ""
         section = f" <{m.section}>" if m.section else ""
         text = m.text if len(m.text) <= 40 else m.text[:40] + "…"
-        print(f"  {m.number:>3} {m.label:<6} line {m.line:<4}{section} {text}{units}")
+        about = "  (about the document itself)" if m.about_document else ""
+        print(f"  {m.number:>3} {m.label:<6} line {m.line:<4}{section} {text}{units}{about}")
     if doc.warnings:
         print("warnings:")
         for w in doc.warnings:

@@ -74,6 +74,9 @@ def test_docs_check_prints_what_was_found(kb_settings: Settings) -> None:
     ):
         assert expected in out.stdout, expected
     assert _state(kb_settings)[0] == sorted((p.name, p.read_bytes()) for p in [kb_settings.sources_path / MINI.name])
+    replaced = _run(kb_settings, "check", str(NOTICES / "js-skills-subsidy-2024.txt")).stdout
+    marked = [line.split()[:2] for line in replaced.splitlines() if "(about the document itself)" in line]
+    assert marked == [["16", "十六、"]]
 
 
 def test_docs_check_fails_naming_file_and_line(kb_settings: Settings, tmp_path: Path) -> None:

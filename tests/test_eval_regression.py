@@ -21,8 +21,10 @@ DIALOGUES = SHARED / "eval" / "dev_dialogues.jsonl"
 # Floors measured on this revision (README "Answer quality"), a little below the figures so that noise does not
 # fail the suite; the sets' first-contact figures are in the README.
 # measured 2026-12-02 (residual directions in the content model, two-part intent cues): FAQ 0.910, 0.888; near
-# misses 0.475, 0.525, and 0.50 on near_miss_c (first contact 0.40); injection top-1 0.90; traffic 0.962, FR 0.008
-FLOOR_FAQ_FIT, FLOOR_FAQ_HELD, FLOOR_NEAR_FIT, FLOOR_NEAR_HELD, FLOOR_NEAR_C = 0.89, 0.87, 0.35, 0.50, 0.40
+# misses 0.475, 0.525, and 0.575 on near_miss_c (first contact 0.40); injection top-1 0.90; traffic 0.962, FR 0.008
+# FAQ fit 0.929 with the validity intent
+FLOOR_FAQ_FIT, FLOOR_FAQ_HELD, FLOOR_NEAR_FIT, FLOOR_NEAR_HELD, FLOOR_NEAR_C = 0.90, 0.87, 0.40, 0.50, 0.50
+FLOOR_NEAR_D = 0.38  # near_miss_d: 0.417 at first contact (this tree), held out
 FLOOR_COMPOUND_FR, FLOOR_COMPOUND_TOP1, FLOOR_COMPOUND_PARTIAL = 0.06, 0.93, 5
 FLOOR_INJECTION_TOP1 = 0.85
 FLOOR_TRAFFIC_TOP1, FLOOR_TRAFFIC_FR, FLOOR_TRAFFIC_OOS, FLOOR_TRAFFIC_DIALOGUES = 0.93, 0.03, 0.78, 0.75
@@ -128,6 +130,7 @@ TRAFFIC = DATA / "traffic"
         ("near_miss_fit.jsonl", FLOOR_NEAR_FIT),
         ("near_miss_heldout.jsonl", FLOOR_NEAR_HELD),
         ("near_miss_c.jsonl", FLOOR_NEAR_C),
+        ("near_miss_d.jsonl", FLOOR_NEAR_D),
     ],
 )
 def test_citizen_questions_the_notice_does_not_answer_are_refused(bot: PolicyBot, name: str, floor: float) -> None:
