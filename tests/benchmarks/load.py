@@ -18,6 +18,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -133,12 +134,41 @@ def scale(args: argparse.Namespace, qs: list[str]) -> None:
             "POLICYBOT_ACCESS_LOG": "false",
         }
         with uvicorn_server(env, Path(tmp) / "server.log", cli=True) as server:
+            # the load generator is one Python process driving 100 connections on the same two cores, so
+            # its own event loop lags; a separate probe process asking every 50 ms measures the server alone
+            probe = subprocess.Popen(
+                [sys.executable, __file__, "--probe", server.url, "--probe-seconds", str(args.scale_seconds)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             lat, err = asyncio.run(run_clients(server.url, 100, args.scale_seconds, "ask", qs))
+            probed, _ = probe.communicate(timeout=args.scale_seconds + 60)
             print(
                 f"saturated (100 clients, 8 in flight): {len(lat) / args.scale_seconds:.1f} answers/s, "
-                f"{len(busy)} x 503 busy: time to 503 p50 {pct(busy, 50):.1f} ms, p99 {pct(busy, 99):.1f} ms; "
-                f"answers p50 {pct(lat, 50):.0f} ms; other errors {err}"
+                f"{len(busy)} x 503 busy: time to 503 seen by the load generator p50 {pct(busy, 50):.1f} ms, "
+                f"p99 {pct(busy, 99):.1f} ms; answers p50 {pct(lat, 50):.0f} ms; other errors {err}\n"
+                f"  {probed.strip()}"
             )
+
+
+def probe(url: str, seconds: float) -> None:
+    """One request every 50 ms from its own process while the server is saturated: time to each 503."""
+    busy_ms: list[float] = []
+    answered = 0
+    deadline = time.monotonic() + seconds
+    with httpx.Client(timeout=60) as client:
+        while time.monotonic() < deadline:
+            t = time.perf_counter()
+            r = client.post(f"{url}/v1/ask", json={"question": "稳岗返还怎么申请"})
+            if r.status_code == 503:
+                busy_ms.append((time.perf_counter() - t) * 1000)
+            else:
+                answered += 1
+            time.sleep(0.05)  # a probe's pace, not a wait for a condition
+    print(
+        f"probe (own process, every 50 ms): {len(busy_ms)} x 503 p50 {pct(busy_ms, 50):.1f} ms, "
+        f"p99 {pct(busy_ms, 99):.1f} ms, max {max(busy_ms, default=0):.1f} ms; {answered} answered"
+    )
 
 
 async def first_frame(url: str, qs: list[str], n: int = 40) -> list[float]:
@@ -172,7 +202,12 @@ def main() -> None:
     ap.add_argument("--soak-seconds", type=float, default=300)
     ap.add_argument("--scale", action="store_true", help="processes x clients x batching, cache off")
     ap.add_argument("--scale-seconds", type=float, default=15)
+    ap.add_argument("--probe", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--probe-seconds", type=float, default=15, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.probe:
+        probe(args.probe, args.probe_seconds)
+        return
     qs = questions()
     if args.scale:
         scale(args, qs)
