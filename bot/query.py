@@ -146,6 +146,7 @@ class QueryAnalysis:
     tokens: tuple[str, ...]  # the question's own content words
     search_tokens: tuple[str, ...]  # tokens + tokens of expansions and repairs, for BM25
     topic_tokens: tuple[str, ...]  # content words left once dialogue cues and city names are removed
+    places: tuple[str, ...] = ()  # city names in the question (我们在常州): where the citizen is, not what is asked
     out_of_scope_topic: str | None = None
     other_region: str | None = None
     asks_for_office: bool = False
@@ -166,6 +167,12 @@ class QueryAnalysis:
     @property
     def latin(self) -> bool:
         return self.script == "latin"
+
+    @property
+    def own_topic(self) -> tuple[str, ...]:
+        """Topic words that are not the wording of what it asks ("那需要什么条件": 条件 is the ask, no topic)."""
+        cues = self.intent.cues if self.intent is not None else ()
+        return tuple(t for t in self.topic_tokens if not any(t in c for c in cues))
 
     @property
     def genuine(self) -> bool:
@@ -248,6 +255,7 @@ class QuestionAnalyzer:
             tokens=tokens,
             search_tokens=tuple(own + extra),
             topic_tokens=tuple(self._topic_tokens(text)),
+            places=tuple(name for name in self.city_names if name in text),
             out_of_scope_topic=ta.out_of_scope_topic(text),
             other_region=ta.other_region(text),
             asks_for_office=ta.asks_for_office(text),
@@ -321,6 +329,8 @@ class QuestionAnalyzer:
             if _has_cue(rest, cue):
                 found.append(act)
                 rest = _remove_cue(rest, cue)
+        if all(a == "filler" for a in found) and self.ta.asks_for_office(text):
+            return None  # "Which offices handle this?" asks, however little else it says
         left, chars = self.ta.tokens(rest), len(_CJK.findall(rest))
         # beside a cue, a few characters of no policy word ("有没有", "我要找你们", "你是") are still small
         # talk; a notice's word left over ("人工" + 智能) makes it a question

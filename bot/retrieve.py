@@ -240,15 +240,19 @@ class PolicyRetriever:
         tokens = q.tokens
         if not tokens:
             return 0.0, 0.0
-        weights = [self.weight(t) for t in tokens]
-        total = sum(weights) or 1.0
         covered = 0.0
         missing = 0.0
-        for t, w in zip(tokens, weights, strict=True):
+        total = 0.0
+        for t in tokens:
+            w = self.weight(t)
             if self._covered(q, t, text):
                 covered += w
+            elif any(t in p or p in t for p in q.places):
+                continue  # a city the citizen is in (我们在常州) counts when printed, is not missed when not
             else:
                 missing = max(missing, w)
+            total += w
+        total = total or 1.0
         return covered / total, missing / total
 
     # --- search -----------------------------------------------------------------------------------
@@ -314,6 +318,12 @@ class PolicyRetriever:
             for mid, weight in prior.items():
                 if mid in ki.measure_row:
                     fused[ki.measure_row[mid]] += boost * weight
+            if q.refers_back and not q.own_topic:
+                # "那需要什么条件": nothing but an ask about "that" - the clause in play comes first (unlike a
+                # pin, the decision still checks that it provides what is asked)
+                for mid, weight in prior.items():
+                    if weight >= 1.0 and mid in ki.measure_row:
+                        fused[ki.measure_row[mid]] = float(fused.max()) + 1.0
         if pin is not None and pin in ki.measure_row:
             fused[ki.measure_row[pin]] = float(fused.max()) + 1.0
         fused = np.where(self._retired, -np.inf, fused)

@@ -130,6 +130,14 @@ def test_conversation_follow_ups(bot: PolicyBot) -> None:
     assert t4.session.city == "苏州"
 
 
+def test_a_bare_follow_up_stays_on_the_clause_in_play(bot: PolicyBot) -> None:
+    """ "那需要什么条件" has no topic of its own: it asks about (十四), not about (十六), whose text prints 条件."""
+    t1 = bot.ask("送外卖的有没有什么保障？")
+    assert t1.answer.citations[0].measure == 14
+    t2 = bot.ask("那需要什么条件", session=t1.session)
+    assert t2.answer.in_scope and t2.answer.citations[0].measure == 14
+
+
 def test_session_round_trips_as_a_plain_dict(bot: PolicyBot) -> None:
     t = bot.ask("苏畅卡是什么？")
     again = Session.from_dict(t.session.to_dict())

@@ -122,6 +122,9 @@ def test_a_clause_named_by_number(bot: PolicyBot, question: str, number: int) ->
         # ... a word of the notice beside it, or only filler cues, make it a question
         ("人工智能培训有补贴吗", None),
         ("一年多少名额", None),
+        # an office question is a question, however little else it says; a human-contact cue stays small talk
+        ("Which offices handle this?", None),
+        ("怎么联系人工啊", "human"),
     ],
 )
 def test_small_talk_is_recognised_only_when_nothing_else_is_asked(
@@ -162,3 +165,9 @@ def test_a_notice_is_named_by_its_year_or_document_number(bot: PolicyBot, questi
     q = analyze(bot, question)
     assert q.document_refs == refs
     assert "117" not in q.search_text and "35号" not in q.search_text  # the 文号 is not searched for
+
+
+def test_a_city_the_citizen_is_in_is_a_place_not_a_topic(bot: PolicyBot) -> None:
+    q = analyze(bot, "我们在常州，去哪里申请？")
+    assert q.places == ("常州",) and "常州" not in q.topic_tokens
+    assert analyze(bot, "那需要什么条件").own_topic == ()  # 条件 is the ask, not a topic
