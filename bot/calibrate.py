@@ -132,15 +132,20 @@ def _fit(rows: Sequence[Row], names: Sequence[str], c: float, components: int = 
     return fitted
 
 
-def _oof(rows: Sequence[Row], names: Sequence[str], c: float, components: int = 0, folds: int = 5) -> list[float]:
+def _oof(
+    rows: Sequence[Row], names: Sequence[str], c: float, components: int = 0, folds: int = 5, repeats: int = 3
+) -> list[float]:
+    """Out-of-fold probabilities, averaged over ``repeats`` seeded shuffles of the folds: the threshold sits
+    near the few lowest answerable rows, so one shuffle alone moves it from run to run of the data."""
     from sklearn.model_selection import StratifiedKFold
 
     y = [int(r.answerable) for r in rows]
     out = [0.0] * len(rows)
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=0).split(y, y):
-        fitted = _fit([rows[i] for i in train], names, c, components)
-        for i, p in zip(test, fitted.predict([rows[i] for i in test]), strict=True):
-            out[i] = p
+    for seed in range(repeats):
+        for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(y, y):
+            fitted = _fit([rows[i] for i in train], names, c, components)
+            for i, p in zip(test, fitted.predict([rows[i] for i in test]), strict=True):
+                out[i] += p / repeats
     return out
 
 
