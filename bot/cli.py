@@ -143,6 +143,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     cv = data["cv"]
     print(
         f"fitted on {data['rows']} decisions ({data['answerable_rows']} answerable) from {len(sets)} sets; "
+        f"{cv['residual_components']} residual directions; "
         f"threshold {data['threshold']:.4f}: CV false refusal {cv['cv_false_refusal']:.3f}, "
         f"out-of-scope refused {cv['cv_oos_refused']:.3f}"
     )
