@@ -124,12 +124,15 @@ class Ranking:
         return self.hits[0] if self.hits else None
 
 
+# a 文号 as printed in a title line or cited in a clause: 苏人社发〔2024〕35号 -> ("2024", "35")
+_DOC_NUMBER = re.compile(r"[〔\[(（]((?:19|20)\d{2})[〕\])）]\s*(\d{1,4})\s*号")
+
+
 def _document_keys(date_iso: str, doc_number: str) -> tuple[set[str], set[str]]:
     """(years, 文号 numbers) a notice can be named by: "2024-03-18", "苏人社发〔2024〕35号" -> ({"2024"}, {"35"})."""
+    printed = _DOC_NUMBER.findall(doc_number)
     years = {date_iso[:4]} if date_iso[:4].isdigit() else set()
-    years |= set(re.findall(r"[〔\[(（]((?:19|20)\d{2})[〕\])）]", doc_number))
-    numbers = set(re.findall(r"(\d{1,4})\s*号", doc_number))
-    return years, numbers
+    return years | {y for y, _ in printed}, {n for _, n in printed}
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -172,13 +175,7 @@ class PolicyRetriever:
         # the notices each clause cites by 文号 ("原《…》（苏人社发〔2019〕117号）同时废止")
         by_number = {(y, n): slug for slug, (years, numbers) in self._doc_keys.items() for y in years for n in numbers}
         self._cites = [
-            {
-                by_number[k]
-                for k in re.findall(r"[〔\[(（]((?:19|20)\d{2})[〕\])）]\s*(\d{1,4})\s*号", m.text)
-                if k in by_number
-            }
-            - {m.doc}
-            for m in index.measures
+            {by_number[k] for k in _DOC_NUMBER.findall(m.text) if k in by_number} - {m.doc} for m in index.measures
         ]
         self._about_document = np.array([getattr(m, "about_document", False) for m in index.measures], dtype=bool)
         self._superseded = np.array(
