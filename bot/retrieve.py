@@ -12,7 +12,11 @@ How a question is scored (one query embedding):
 4. **Examples** - labelled example questions (``index/examples.jsonl``, optional) close to the question lift
    their clause.
 5. **Conversation** - a follow-up adds the previous question's ranking (damped) and a prior on the clause in
-   play; a pinned clause (named by number, or a meta follow-up) goes first.
+   play; a pinned clause (named by number, or a meta follow-up) goes first, and so does the clause in play
+   for a follow-up with no topic of its own ("那需要什么条件").
+6. **Notices** - among several notices, one the question names (by year or 文号, or another province's by its
+   region) comes first; a superseded notice comes after its successor, and a clause about the document
+   itself (施行, 解释, 废止) after the measures unless it prints what is asked.
 
 Each hit carries the raw signals the scope decision turns into features (dense cosine and where it stands
 among all clauses, coverage of the question's words, the rarest word the clause lacks, example similarity).
@@ -161,6 +165,7 @@ class PolicyRetriever:
         self._retired = np.array(
             [getattr(index.doc_by_slug[m.doc], "status", "current") == "retired" for m in index.measures], dtype=bool
         )
+        self._live_docs = {m.doc for m, retired in zip(index.measures, self._retired, strict=True) if not retired}
         self._corpus_text = "\n".join(
             t for t, retired in zip(self._measure_texts, self._retired, strict=True) if not retired
         )
@@ -376,9 +381,7 @@ class PolicyRetriever:
 
     def _regional_documents(self, q: QueryAnalysis) -> set[str]:
         """The notices of another province the question names by region (when it singles out some)."""
-        slugs = {slug for name in self._region_words(q) for slug in self._region_names[name]}
-        live = {m.doc for m, retired in zip(self.index.measures, self._retired, strict=True) if not retired}
-        return slugs & live if slugs & live != live else set()
+        return self._singled_out({slug for name in self._region_words(q) for slug in self._region_names[name]})
 
     def _administrative(self, q: QueryAnalysis) -> np.ndarray:
         """The clauses about the document itself that do not print what the question asks for."""
@@ -393,13 +396,18 @@ class PolicyRetriever:
         """The live notices the question names, when it singles out some of them (not all)."""
         if not q.document_refs:
             return set()
-        named = {
-            slug
-            for slug, (years, numbers) in self._doc_keys.items()
-            if any(y in years and (not n or n in numbers) for y, n in q.document_refs)
-        }
-        live = {m.doc for m, retired in zip(self.index.measures, self._retired, strict=True) if not retired}
-        return named & live if named & live != live else set()
+        return self._singled_out(
+            {
+                slug
+                for slug, (years, numbers) in self._doc_keys.items()
+                if any(y in years and (not n or n in numbers) for y, n in q.document_refs)
+            }
+        )
+
+    def _singled_out(self, slugs: set[str]) -> set[str]:
+        """The live notices among ``slugs`` when they are some of the live notices, not all (nothing to steer)."""
+        chosen = slugs & self._live_docs
+        return chosen if chosen != self._live_docs else set()
 
     def _residual(self, vec: np.ndarray, evidence: tuple[Evidence, ...]) -> np.ndarray | None:
         if not evidence or evidence[0].row < 0:
