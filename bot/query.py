@@ -366,7 +366,7 @@ class QuestionAnalyzer:
     def _without_document_refs(self, text: str) -> str:
         """The text without what names a notice: a whole 文号 reference, or the year of "2019年的…通知"."""
         for p in self.cues.document_refs:
-            text = p.sub(lambda m: _cut_reference(m), text)
+            text = p.sub(_cut_reference, text)
         return text
 
     def clause_ref(self, text: str) -> ClauseRef | None:
