@@ -116,6 +116,9 @@ class Ranking:
     examples: bool = False  # the first clause has labelled examples in the bank (their similarity is evidence)
     foreign: bool = False  # the first clause belongs to a notice of a region outside the home province
     national: bool = False  # ... or to a national notice (it applies in every region a question may name)
+    # the first clause is of another province's notice, and the question names a place at home (苏州, 江苏)
+    # and not that province: that notice does not apply where the citizen asks about
+    foreign_for_home: bool = False
     pinned: bool = False  # the first hit was pinned (named by number, or a meta follow-up)
     continuing: bool = False  # a conversation prior was applied and the first hit is the clause in play
     # the question's words no live notice contains at all (directly or via the lexicon), rarity-weighted:
@@ -187,6 +190,7 @@ class PolicyRetriever:
             [getattr(index.doc_by_slug[m.doc], "status", "current") == "superseded" for m in index.measures], dtype=bool
         )
         home = tuple(self.analyzer.lexicon.home_region)
+        self._home = home
         # a notice of another province is named by its region (湖北省, 湖北) or a city in it (武汉)
         parents = self.analyzer.lexicon.region_parents
         self._region_names: dict[str, set[str]] = {}
@@ -369,6 +373,10 @@ class PolicyRetriever:
             example_out=example_out,
             examples=top_id in self._with_examples,
             foreign=bool(hits) and hits[0].measure.doc in self._foreign,
+            foreign_for_home=bool(hits)
+            and hits[0].measure.doc in self._foreign
+            and (bool(q.places) or any(h in q.normalized for h in self._home))
+            and hits[0].measure.doc not in regional,
             national=bool(hits) and hits[0].measure.doc in self._national,
             pinned=pin is not None and top_id == pin,
             continuing=bool(prior) and top_id in (prior or {}),

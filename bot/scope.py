@@ -345,6 +345,9 @@ def decide(
     # another region is refused unless the best clause is of a notice that serves it (that region's, or national)
     if q.other_region and not ranking.pinned and not ranking.foreign and not ranking.national:
         return Decision(Outcome.REFUSE, Reason.REGION, q, detail=q.other_region)
+    if ranking.foreign_for_home and not ranking.pinned:
+        # "苏州最低工资标准是多少" answered by a 湖北 clause would cite another province's rule for Jiangsu
+        return Decision(Outcome.REFUSE, Reason.LOW_RELEVANCE, q)
     if q.out_of_scope_topic and not ranking.pinned:
         return Decision(Outcome.REFUSE, Reason.TOPIC, q, detail=q.out_of_scope_topic)
     x = features(ranking)
