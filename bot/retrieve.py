@@ -194,6 +194,7 @@ class PolicyRetriever:
         # a notice of another province is named by its region (湖北省, 湖北) or a city in it (武汉)
         parents = self.analyzer.lexicon.region_parents
         self._region_names: dict[str, set[str]] = {}
+        self._local_names: dict[str, set[str]] = {}
         for d in index.documents:
             region = getattr(d, "region", "") or ""
             if not region or any(h in region for h in home) or getattr(d, "region_level", "") == "national":
@@ -203,6 +204,13 @@ class PolicyRetriever:
             for name in names:
                 if len(name) >= 2:
                     self._region_names.setdefault(name, set()).add(d.slug)
+        # a notice of a city at home (苏州市) is named by that city: it is the most specific for a citizen there
+        for d in index.documents:
+            region = getattr(d, "region", "") or ""
+            if getattr(d, "region_level", "") == "city" and region and not any(h == region for h in home):
+                for name in {region, region.removesuffix("市")}:
+                    if len(name) >= 2:
+                        self._local_names.setdefault(name, set()).add(d.slug)
         self._national = {d.slug for d in index.documents if getattr(d, "region_level", "") == "national"}
         self._foreign = {
             d.slug for d in index.documents if (r := getattr(d, "region", "") or "") and not any(h in r for h in home)
@@ -311,6 +319,9 @@ class PolicyRetriever:
         regional = self._regional_documents(q)
         if regional:
             fused = fused + REGION_WEIGHT * np.isin(self._doc_rows, sorted(regional))
+        local = self._local_documents(q)
+        if local:
+            fused = fused + REGION_WEIGHT * np.isin(self._doc_rows, sorted(local))
         named = self._named_documents(q)
         if named:
             # the named notice's clauses, and any clause that cites it by 文号 (the article that repeals it)
@@ -386,6 +397,11 @@ class PolicyRetriever:
 
     def _region_words(self, q: QueryAnalysis) -> set[str]:
         return {name for name in self._region_names if name in q.normalized}
+
+    def _local_documents(self, q: QueryAnalysis) -> set[str]:
+        """The notices of a city at home the question names (我在苏州…), when they are some of the notices."""
+        named = {slug for name, slugs in self._local_names.items() if name in q.normalized for slug in slugs}
+        return self._singled_out(named)
 
     def _regional_documents(self, q: QueryAnalysis) -> set[str]:
         """The notices of another province the question names by region (when it singles out some)."""
@@ -465,7 +481,10 @@ class PolicyRetriever:
         measure_cos[rows[~is_sentence]] = sims[~is_sentence]
         np.maximum.at(sentence_cos, rows[is_sentence], sims[is_sentence])
         # a region word that names a notice chooses the notice (see _regional_documents), not its clauses
+        # so is a place the citizen names (我在苏州): it says where they are, and a city's name printed in a
+        # clause ("苏州就业"小程序) is no evidence that the clause is what they ask about
         regions = self._region_words(q) if self._region_names else set()
+        regions |= {t for t in q.search_tokens if any(t in p for p in q.places)}
         tokens = [t for t in q.search_tokens if t not in regions]
         bm25 = np.asarray(ki.bm25.get_scores(tokens), dtype=np.float64) if tokens else np.zeros(n_measures)
         wm, ws, wb = FUSION_WEIGHTS

@@ -21,16 +21,16 @@ SEED = "jiangsu-hrss-digital-economy-measures-2022"
 
 # (notice, doc top-1 floor, false-refusal ceiling), measured 2026-12-02 (notices named by year, 文号 or region,
 # superseded notices after their successor, clauses about the document itself after measures; calibration of
-# 3 repeated CV shuffles): doc top-1 0.88 / 0.88 / 0.79 / 0.80 / 1.00 / 0.92 / 0.75; false refusal
-# 0.12 / 0.04 / 0.05 / 0.12 / 0.00 / 0.04 / 0.12
+# 3 repeated CV shuffles; a city the citizen names chooses that city's notice, not the clauses printing its name):
+# doc top-1 0.92 / 0.88 / 0.79 / 0.84 / 1.00 / 0.92 / 0.83; false refusal 0.08 / 0.04 / 0.05 / 0.08 / 0.00 / 0.04 / 0.04
 FLOORS = [
-    ("hubei-unemployment-insurance-measures-2021", 0.84, 0.16),
+    ("hubei-unemployment-insurance-measures-2021", 0.88, 0.12),
     ("js-gov-digital-talent-plan-2022", 0.84, 0.08),
     ("js-skills-subsidy-2019", 0.74, 0.10),
-    ("js-skills-subsidy-2024", 0.76, 0.16),
+    ("js-skills-subsidy-2024", 0.80, 0.12),
     ("js-ten-dept-youth-employment-2023", 0.96, 0.04),
     ("mohrss-stabilize-jobs-2022", 0.88, 0.08),
-    ("suzhou-flexible-employment-2024", 0.71, 0.16),
+    ("suzhou-flexible-employment-2024", 0.79, 0.08),
 ]
 
 
@@ -103,3 +103,20 @@ def test_another_provinces_notice_does_not_answer_for_a_place_at_home(many, ques
 
     decision = many.reply(many.validate(question), Session()).decision
     assert not decision.answered, [h.measure.id for h in decision.hits]
+
+
+@pytest.mark.parametrize(
+    ("question", "clause"),
+    [
+        ("我在苏州，想找零工市场，每个区都有吗？", "suzhou-flexible-employment-2024#1"),
+        ("我没有苏州户口，能在苏州办就业登记吗？", "suzhou-flexible-employment-2024#13"),
+    ],
+)
+def test_a_city_named_chooses_its_notice_not_the_clauses_that_print_its_name(many, question: str, clause: str) -> None:  # type: ignore[no-untyped-def]
+    """苏州 says where the citizen is: the 苏州 notice comes first, and inside it the clause about the question,
+    not the one that prints "苏州就业"/"苏州零工" (a mini-program's name)."""
+    from bot.models import Session
+
+    decision = many.reply(many.validate(question), Session()).decision
+    assert decision.answered and decision.top is not None, decision.code
+    assert decision.top.measure.id == clause, [h.measure.id for h in decision.hits]
