@@ -323,6 +323,8 @@ class QuestionAnalyzer:
         """Small talk: nothing but greeting/thanks/… cues, punctuation and filler is left."""
         if script == "other":
             return "script"
+        if self.clause_ref(text) is not None:
+            return None  # "（七）" alone names a clause: that is a question, however short
         rest = text
         found: list[str] = []
         for cue, act in self._act_cues:

@@ -343,7 +343,7 @@ class ChatService:
                 a.in_scope,
                 session.last_measure if a.in_scope else None,
                 a.reason,
-                user,
+                user_tag(user) if user else None,  # an openid is stored as its tag only, like in every log
             )
         except StorageUnavailable as exc:
             # answering never depends on the log; feedback on this message will 404. The store logged the
@@ -400,7 +400,8 @@ class ChatService:
         self, message_id: str, helpful: bool, comment: str | None, user: str | None = None, client: str = "unknown"
     ) -> int:
         self.limiter.check_feedback(user or client)
-        return self.store.add_feedback(message_id, helpful, clean_text(comment) if comment else None, user)
+        comment = clean_text(comment) if comment else None
+        return self.store.add_feedback(message_id, helpful, comment, user_tag(user) if user else None)
 
     # --- browsing ---------------------------------------------------------------------------------
     def documents(self) -> list[DocumentInfo]:

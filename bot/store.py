@@ -136,6 +136,11 @@ class FeedbackStore:
         self.max_feedback_per_message = max_feedback_per_message
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        # a read handle on the opened file, kept as long as the connection: closing *any* descriptor of a file
+        # drops every POSIX lock this process holds on it, SQLite's included, and another process's connection
+        # would then checkpoint and delete the WAL under us (acknowledged feedback lost). So the header is
+        # read through this one descriptor (os.pread), never by opening and closing the file.
+        self._header_fd: int | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the file we opened
         self._broken_stat: tuple[int, int, int, int] | None = None  # the file when the damage was seen
         self._size = 0
@@ -159,6 +164,7 @@ class FeedbackStore:
                         raise sqlite3.DatabaseError(f"quick_check: {verdict[:200]}")
                     conn.executescript(SCHEMA)
                     st = os.stat(self.path)
+                    header_fd = os.open(self.path, os.O_RDONLY)
                 except BaseException:
                     conn.close()
                     raise
@@ -169,6 +175,7 @@ class FeedbackStore:
             except (sqlite3.Error, OSError) as exc:
                 raise StorageUnavailable(UNAVAILABLE, detail=str(exc)) from exc
             self._conn = conn
+            self._header_fd = header_fd
             self._identity = (st.st_dev, st.st_ino)
             self._size = st.st_size
             self._checked_at = time.monotonic()
@@ -190,7 +197,8 @@ class FeedbackStore:
         return (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_size)
 
     def _file_problem(self) -> str | None:
-        """Why the file at ``path`` is no longer the database we opened (cheap: one stat, one 16-byte read)."""
+        """Why the file at ``path`` is no longer the database we opened (cheap: one stat, one 16-byte read
+        through the descriptor kept open since the connection was made)."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -202,8 +210,7 @@ class FeedbackStore:
         if st.st_size < self._size:
             return f"{self.path} shrank from {self._size} to {st.st_size} bytes (truncated)"
         try:
-            with open(self.path, "rb") as fh:
-                header = fh.read(len(SQLITE_HEADER))
+            header = os.pread(self._header_fd, len(SQLITE_HEADER), 0) if self._header_fd is not None else b""
         except OSError as exc:
             return f"{self.path}: {exc}"
         if header != SQLITE_HEADER:
@@ -386,6 +393,9 @@ class FeedbackStore:
                 self._conn.close()
             finally:
                 self._conn = None
+        if self._header_fd is not None:
+            fd, self._header_fd = self._header_fd, None
+            os.close(fd)  # after the connection: its locks are gone by now anyway
 
     def close(self) -> None:
         with self._lock:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -65,6 +67,13 @@ def _damage(kind: str, db: Path) -> None:
         with open(db, "r+b") as fh:
             fh.truncate(0)
     else:  # overwrite every page after the first with garbage, header intact
+        # first the pages still in the WAL go into the file (as the server's own checkpoints do): garbage under
+        # a page the WAL holds a newer copy of is never read, so it would damage nothing
+        conn = sqlite3.connect(db)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
         size = db.stat().st_size
         with open(db, "r+b") as fh:
             fh.seek(4096)
@@ -125,6 +134,31 @@ def test_a_copy_written_over_the_damaged_file_in_place_is_taken_back(tmp_path: P
     assert store.health().ok
     assert store.add_feedback("m1", True, None) > 0
     store.close()
+
+
+def _outside(db: Path, sql: str) -> str:
+    """Run one statement in another process (an operator's ``sqlite3 db "select …"``, a backup script) on its
+    own read-write connection, which it closes: the last connection to close checkpoints and deletes the WAL."""
+    code = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute(sys.argv[2]).fetchone()[0]); c.close()"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(db), sql], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_an_outside_connection_does_not_take_acknowledged_feedback_with_it(tmp_path: Path) -> None:
+    """The health check reads the file's header. Opening and closing the file for that would drop this
+    process's POSIX locks (SQLite's too): the outside connection would then think it is the last one, fold the
+    WAL into the file and delete it, and every later write would go to a deleted WAL - acknowledged, and gone."""
+    db = tmp_path / "db.sqlite3"
+    store = FeedbackStore(db, check_seconds=3600)
+    store.log_message("m1", "s1", "苏畅卡是什么", "…", True, "doc#1")
+    assert _outside(db, "SELECT COUNT(*) FROM messages") == "1"
+    acknowledged = [store.add_feedback("m1", helpful=True, comment=None) for _ in range(2)]
+    assert all(acknowledged) and store.health().ok
+    assert _outside(db, "SELECT COUNT(*) FROM feedback") == "2"
+    store.close()
+    assert _outside(db, "SELECT COUNT(*) FROM feedback") == "2"
 
 
 def test_a_corrupt_file_at_start_is_refused(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api import create_app
-from bot.auth import TokenSigner, WeChatAuth
+from bot.auth import TokenSigner, WeChatAuth, user_tag
 from bot.config import Settings
 from bot.service import ChatService
 from tests.fakes.wechat_app import MINI_APPID, MINI_SECRET, wechat_settings
@@ -174,9 +174,11 @@ def test_ask_stream_and_feedback_are_attributed_to_the_openid(
 
     db = sqlite3.connect(settings.db_path)
     users = dict(db.execute("SELECT message_id, user_id FROM messages").fetchall())
-    assert users[a["message_id"]] == "o-user-bob"
-    assert users[stream_mid] == "o-user-bob"
-    assert db.execute("SELECT user_id FROM feedback").fetchall() == [("o-user-bob",)]
+    # stored as the app's tag of the openid, never the openid itself
+    assert users[a["message_id"]] == user_tag("o-user-bob")
+    assert users[stream_mid] == user_tag("o-user-bob")
+    assert db.execute("SELECT user_id FROM feedback").fetchall() == [(user_tag("o-user-bob"),)]
+    assert not db.execute("SELECT COUNT(*) FROM messages WHERE user_id LIKE 'o-user%'").fetchone()[0]
     db.close()
 
 

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 
 from bot.answer import Answer
 from bot.api import create_app
+from bot.auth import user_tag
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.service import ChatService
@@ -207,7 +208,7 @@ def test_a_logged_signed_url_cannot_be_replayed_as_anyone(client: TestClient, se
     other = client.post("/wechat/mp", params=signed(openid="o-oa-victim"), content=inbound("o-oa-mallory").encode())
     assert other.status_code == 403  # the URL's openid is not the sender
     conn = sqlite3.connect(settings.db_path)
-    (n,) = conn.execute("SELECT COUNT(*) FROM messages WHERE user_id = 'o-oa-victim'").fetchone()
+    (n,) = conn.execute("SELECT COUNT(*) FROM messages WHERE user_id = ?", (user_tag("o-oa-victim"),)).fetchone()
     conn.close()
     assert n == 1  # the victim's rate limit was charged once
 
@@ -232,10 +233,10 @@ def test_duplicate_msgid_is_answered_once(client: TestClient, settings: Settings
     again = ask(client, "o-oa-dup", msg_id="6054768590064713728")
     assert again["Content"] == first["Content"]
     conn = sqlite3.connect(settings.db_path)
-    (n,) = conn.execute("SELECT COUNT(*) FROM messages WHERE user_id = 'o-oa-dup'").fetchone()
+    (n,) = conn.execute("SELECT COUNT(*) FROM messages WHERE user_id = ?", (user_tag("o-oa-dup"),)).fetchone()
     assert n == 1
     ask(client, "o-oa-dup", msg_id="6054768590064713729")  # a new MsgId is a new question
-    (n,) = conn.execute("SELECT COUNT(*) FROM messages WHERE user_id = 'o-oa-dup'").fetchone()
+    (n,) = conn.execute("SELECT COUNT(*) FROM messages WHERE user_id = ?", (user_tag("o-oa-dup"),)).fetchone()
     assert n == 2
     conn.close()
 
