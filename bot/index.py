@@ -61,7 +61,8 @@ from bot.vector_cache import CacheStats, VectorCache
 
 log = logging.getLogger("policybot.index")
 
-FORMAT_VERSION = 3  # 2: documents carry 文号, issuers, region, validity, status; clauses unit kinds; 3: about_document
+FORMAT_VERSION = 4  # 2: documents carry 文号, issuers, region, validity, status; clauses unit kinds; 3: about_document;
+# 4: text under a heading before its items is a clause (or, announcing them, one clause with them)
 ANALYSIS_FILES = ("lexicon.json", "userdict.txt", "stopwords.txt", "examples.jsonl", "notice_terms.json")
 
 

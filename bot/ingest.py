@@ -10,7 +10,9 @@ Shapes read (all found in published notices):
 
 * ``一、`` sections with ``（一）`` items (the seed notice), ``一、`` items only, ``一、`` sections with ``1.`` or
   ``1、`` items, ``第一章 … 第X条`` articles (enumerations ``（一）（二）`` inside an article stay part of it),
-  a notice with no numbered items at all (each body paragraph is a clause labelled ``第N段``);
+  a notice with no numbered items at all (each body paragraph is a clause labelled ``第N段``); a 政策问答 whose
+  items are ``1.问：…`` with their ``答：…`` lines; text printed under a heading before its items is a clause
+  labelled by the heading, or, when it announces them ("须具备下列条件之一："), one clause with its items;
 * a cover letter followed by the plan it issues, with the plan's own title (the cover letter and the plan's
   preamble are context, not clauses); attached material after ``附件`` headings is recorded, not parsed;
 * issuer(s) and date after the title, after the body or after the attachment list; several issuer lines or
@@ -230,7 +232,9 @@ class Section:
     level: int = 1  # 1 = top level of the body; deeper headings count up; 0 = an attachment part
     label: str = ""  # the numbering as printed: "三、", "第二章", "（一）"
     line: int = 0
-    intro: str = ""  # text printed under the heading before its first item (context, not a clause)
+    # text printed under the heading before its first item; unless a mere lead-in ("措施如下：") it is also a
+    # clause of its own, labelled by the heading
+    intro: str = ""
 
 
 @dataclass(frozen=True)
@@ -445,6 +449,9 @@ class _Reader:
     def __init__(self, terms: NoticeTerms) -> None:
         self.t = terms
         self.self_ref = terms.self_reference()
+        # a closing line about what precedes it: "以上问答仅作为政策解读，具体以正式文件规定为准。"
+        types = "|".join(map(re.escape, sorted(terms.doc_types, key=len, reverse=True)))
+        self.about_above = re.compile(rf"^以上(?:{types})")
         labels = "|".join(map(re.escape, terms.unit_labels))
         self.units_open = re.compile(rf"^[（(]\s*(?:{labels})\s*[:：]")
         unit_only = "|".join(map(re.escape, (*terms.primary_unit_labels, *terms.cooperating_unit_labels)))
@@ -511,7 +518,9 @@ class _Reader:
         return all(self.self_ref.search(s) or any(w in s for w in words) for s in body)
 
     def is_closing(self, text: str) -> bool:
-        return bool(self.self_ref.match(text)) or any(text.startswith(f) for f in self.t.closing_formulas)
+        return bool(self.self_ref.match(text) or self.about_above.match(text)) or any(
+            text.startswith(f) for f in self.t.closing_formulas
+        )
 
     # units -------------------------------------------------------------------------------------
     def trailing_parentheticals(self, text: str) -> tuple[str, list[str]]:
@@ -999,6 +1008,17 @@ class _NoticeParser:
             self._emit(c, chain, 1)
         return preamble, closing
 
+    def _lead_in_list(self, node: _Node) -> bool:
+        """Text under the heading that announces its items ("须具备下列条件之一：", "上传下列材料：") followed by
+        plain items (no units, no sub-items of their own): the items are that sentence's list, one clause with it,
+        as an article keeps its enumeration."""
+        return (
+            bool(node.texts)
+            and node.texts[-1].text.rstrip().endswith(("：", ":"))
+            and not self.r.is_intro(node.texts[-1].text)
+            and all(not c.children and not self._own_units(c) for c in node.children)
+        )
+
     def _own_units(self, node: _Node) -> bool:
         texts = [node.heading.rest if node.heading else ""] + [x.text for x in node.texts]
         return bool(self.r.trailing_parentheticals("".join(texts))[1])
@@ -1028,11 +1048,21 @@ class _NoticeParser:
                 self._emit(c, [*chain, h.printed], level + 1)
             return
         titled = self._titled(h)
-        if h.kind != ARTICLE and node.children and (titled or all(self._own_units(c) for c in node.children)):
+        if (
+            h.kind != ARTICLE
+            and node.children
+            and (titled or all(self._own_units(c) for c in node.children))
+            and not self._lead_in_list(node)
+        ):
             for x in node.texts:
                 if self.r.is_units_line(x.text):
                     raise self.fail(x.no, f"units under the heading {h.label} outside any clause")
             self._section(node, level, intro="".join(x.text for x in node.texts))
+            if node.texts and not all(self.r.is_intro(x.text) for x in node.texts):
+                # text printed under the heading before its first item states something too ("可以破格申报，
+                # 提前年限最多不超过2年"; "通过…系统填报"): it is a clause of its own, labelled by the heading,
+                # never context that no answer can quote
+                self._add_clause(h.label, " ".join([*chain, h.printed]), node.texts[0].no, list(node.texts))
             for c in node.children:
                 self._emit(c, [*chain, h.printed], level + 1)
             return

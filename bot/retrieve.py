@@ -322,6 +322,11 @@ class PolicyRetriever:
         local = self._local_documents(q)
         if local:
             fused = fused + REGION_WEIGHT * np.isin(self._doc_rows, sorted(local))
+        elsewhere = self._other_city_documents(q)
+        if elsewhere:
+            # a city's notice does not apply in another city the citizen names: "我没有苏州户口…" is not
+            # answered by 南京's "没有南京户口…"
+            fused = np.where(np.isin(self._doc_rows, sorted(elsewhere)), -np.inf, fused)
         named = self._named_documents(q)
         if named:
             # the named notice's clauses, and any clause that cites it by 文号 (the article that repeals it)
@@ -397,6 +402,14 @@ class PolicyRetriever:
 
     def _region_words(self, q: QueryAnalysis) -> set[str]:
         return {name for name in self._region_names if name in q.normalized}
+
+    def _other_city_documents(self, q: QueryAnalysis) -> set[str]:
+        """The notices of a city at home when the question names places and none of them is that city."""
+        # a place in Latin script (nanjing) cannot be matched against the notices' printed regions: no exclusion
+        if not q.places or not all(_CJK_CHAR.search(p) for p in q.places):
+            return set()
+        named = {slug for name, slugs in self._local_names.items() if name in q.normalized for slug in slugs}
+        return {slug for slugs in self._local_names.values() for slug in slugs} - named
 
     def _local_documents(self, q: QueryAnalysis) -> set[str]:
         """The notices of a city at home the question names (我在苏州…), when they are some of the notices."""

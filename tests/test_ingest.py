@@ -236,6 +236,40 @@ def test_issuers_and_date_under_the_title_with_1_items_and_an_attachment() -> No
     assert any("attachment 见习岗位申报表" in w for w in doc.warnings)
 
 
+LEAD_INS = """某市人力资源和社会保障局关于做好见习补贴申领工作的通知
+各区人力资源和社会保障局：
+一、补贴对象
+（一）基本范围
+离校2年内未就业高校毕业生参加就业见习的，见习单位可申领见习补贴，补贴期限最长不超过12个月。
+1.见习单位应当与见习人员签订见习协议。
+2.见习单位应当为见习人员办理人身意外伤害保险。
+二、申领材料
+（一）网上提交
+见习单位通过市就业服务平台上传下列材料：
+1.见习协议。
+2.见习人员名册。
+以上问答仅作为政策解读，具体以正式文件规定为准。
+某市人力资源和社会保障局
+2025年1月6日
+"""
+
+
+def test_text_before_a_headings_items_is_a_clause_and_a_list_stays_with_its_lead_in() -> None:
+    """Text under a heading before its items states something (the term of the subsidy): a clause of its own,
+    labelled by the heading. A lead-in announcing its items ("上传下列材料：") is one clause with them, as an
+    article keeps its enumeration. A closing line about what precedes it is the document's closing."""
+    doc = parse_text(LEAD_INS, source="leadins.txt", slug="leadins")
+    assert [(c.label, c.section) for c in doc.measures] == [
+        ("（一）", "一、补贴对象 （一）基本范围"),
+        ("1.", "一、补贴对象 （一）基本范围"),
+        ("2.", "一、补贴对象 （一）基本范围"),
+        ("（一）", "二、申领材料 （一）网上提交"),
+    ]
+    assert "最长不超过12个月" in doc.measures[0].text
+    assert "见习协议" in doc.measures[3].text and "见习人员名册" in doc.measures[3].text
+    assert doc.closing == ("以上问答仅作为政策解读，具体以正式文件规定为准。",)
+
+
 def test_chinese_numeral_dates_and_validity_phrases() -> None:
     assert parse_date("二〇二二年五月二十三日") == parse_date("二○二二年五月二十三日") == "2022-05-23"
     assert parse_date("2022年12月31日") == "2022-12-31"

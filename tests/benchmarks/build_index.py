@@ -2,7 +2,7 @@
 
     make bench-build      # or: .venv/bin/python tests/benchmarks/build_index.py [--sizes 1 10 50]
 
-Corpora: the seed notice; the seed, the seven test notices (tests/data/notices) and copies; copies get a new
+Corpora: the seed notice; the seed, the nine test notices (tests/data/notices) and copies; copies get a new
 document id and a marker in every sentence, so no copy shares a vector with another and a cold build really
 embeds everything. For each size, in a fresh directory with an empty vector cache:
 
