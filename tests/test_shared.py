@@ -18,6 +18,7 @@ import psycopg
 import pytest
 import redis
 
+from bot.auth import user_tag
 from bot.config import Settings
 
 from .conftest import NOTICE, make_settings
@@ -118,7 +119,7 @@ def test_a_retried_official_account_message_is_answered_once(pair: tuple[Server,
     texts = {r.text.split("<Content>")[1].split("</Content>")[0] for r in replies if "<Content>" in r.text}
     assert len(texts) == 1 and "苏畅卡" in texts.pop()
     with psycopg.connect(postgres_url) as conn:
-        (n,) = conn.execute("SELECT COUNT(*) FROM messages WHERE user_id = %s", (openid,)).fetchone()  # type: ignore[misc]
+        (n,) = conn.execute("SELECT COUNT(*) FROM messages WHERE user_id = %s", (user_tag(openid),)).fetchone()  # type: ignore[misc]
     assert n == 1
 
 
