@@ -15,7 +15,7 @@ folds are seeded and nothing else is random.
 Example::
 
     $ policybot calibrate            # the sets named in the current calibration file
-    fitted on 685 decisions (556 answerable) from 11 sets; 16 residual directions; threshold 0.1215: …
+    fitted on 685 decisions (556 answerable) from 11 sets; 16 residual directions; threshold 0.1202: …
 """
 
 from __future__ import annotations
