@@ -173,6 +173,7 @@ class Composer:
             doc=m.doc,
             measure=m.number,
             label=m.label,
+            cited=m.cited,
             title=m.section,
             quote="".join(e.text for e in hit.quote()),
             score=round(hit.dense, 4),
@@ -269,8 +270,8 @@ class Composer:
         t = self._t(lang)["answer"]
         doc = self._doc(m)
         if m.section:
-            return _fill(t["measure"], doc_name=doc.name, label=m.label, section=m.section)
-        return _fill(t["measure_no_section"], doc_name=doc.name, label=m.label)
+            return _fill(t["measure"], doc_name=doc.name, label=m.label, cited=m.cited, section=m.section)
+        return _fill(t["measure_no_section"], doc_name=doc.name, label=m.label, cited=m.cited)
 
     def _finish(self, lines: Sequence[str], lang: str) -> str:
         text = str(self._t(lang)["answer"]["separator"]).join(line for line in lines if line)
@@ -338,6 +339,7 @@ class Composer:
                     t["city_followup"],
                     city=session.city,
                     label=m.label,
+                    cited=m.cited,
                     bureau=bureau,
                     hotline=hotline.number,
                     hotline_name=hotline.name,
@@ -351,6 +353,7 @@ class Composer:
                 t["repeat"],
                 lead=lead_of(top, decision, self.ctx.templates.budget.get("lead_split_chars", 40)),
                 label=m.label,
+                cited=m.cited,
             )
             lines.append(lead)
         else:
@@ -366,7 +369,7 @@ class Composer:
                 quote = self._quote(top, lead_piece, skip=set(session.shown))
                 if quote:
                     lines.append(_fill(t["quote_line"], quote=quote))
-                lines.append(_fill(t["followup_same"], label=m.label))
+                lines.append(_fill(t["followup_same"], label=m.label, cited=m.cited))
             else:
                 lines.append(self._measure_line(m, lang))
                 quote = self._quote(top, lead_piece)
@@ -445,8 +448,8 @@ class Composer:
         t = self._t(lang)["answer"]
         m = hit.measure
         if m.doc != first_doc:
-            return _fill(t["also_other_doc"], doc_name=self._doc(m).name, label=m.label)
-        return _fill(t["also"], label=m.label, section=m.section or self._doc(m).name)
+            return _fill(t["also_other_doc"], doc_name=self._doc(m).name, label=m.label, cited=m.cited)
+        return _fill(t["also"], label=m.label, cited=m.cited, section=m.section or self._doc(m).name)
 
     # --- refusals and notes -----------------------------------------------------------------------
     def refusal(self, decision: Decision, session: Session) -> Answer:
@@ -463,7 +466,9 @@ class Composer:
             m = decision.top.measure
             intent = decision.intent
             what = (intent.what_en if lang == "en" else intent.what) if intent else ""
-            lines = [_fill(r["unstated"], label=m.label, section=m.section or self._doc(m).name, what=what)]
+            lines = [
+                _fill(r["unstated"], label=m.label, cited=m.cited, section=m.section or self._doc(m).name, what=what)
+            ]
             citations = [self.citation(decision.top)]
         elif reason is Reason.MANIPULATION:
             lines = [r["manipulation"]]

@@ -50,6 +50,7 @@ from typing import Literal
 import cn2an
 
 from bot.config import REPO_ROOT
+from bot.ingest import cited_label
 
 NUMBER = "number"
 DATE = "date"
@@ -89,6 +90,10 @@ class MeasureFacts:
     @property
     def text(self) -> str:
         return "".join(self.sentences)
+
+    @property
+    def cited(self) -> str:
+        return cited_label(self.label)
 
 
 @dataclass(frozen=True)

@@ -261,6 +261,12 @@ class Measure:
         return f"{self.doc}#{self.number}"
 
     @property
+    def cited(self) -> str:
+        """How an answer cites the clause: （七） -> 第（七）条, 五、 -> 第五条, 6. -> 第6条; a label that is
+        already a citation (第十四条, 第3段) stays as printed."""
+        return cited_label(self.label)
+
+    @property
     def lead_units(self) -> tuple[str, ...]:
         """The units that are not cooperating units (责任单位 / 牵头单位 …)."""
         return tuple(u for u in self.units if u not in self.cooperating_units)
@@ -432,6 +438,13 @@ def _first_label(kind: str, sample: _Heading) -> str:
         PCN: "（一）",
         PAR: "（1）",
     }[kind]
+
+
+def cited_label(label: str) -> str:
+    """The citation form of a printed clause label (see :attr:`Measure.cited`)."""
+    if label.startswith("第"):
+        return label
+    return f"第{label.rstrip('、.．,，: ')}条"
 
 
 def _label_of(kind: str, n: int, sample: _Heading) -> str:

@@ -129,7 +129,7 @@ class Prompts:
         lines = []
         for i, m in enumerate(g.measures):
             key = "measure" if i == 0 else "related"
-            lines.append(it[key].format(label=m.label, section=m.section, text=m.text))
+            lines.append(it[key].format(label=m.label, cited=m.cited, section=m.section, text=m.text))
             if i == 0 and m.quote:
                 lines.append(it["measure_quote"].format(quote=m.quote))
         offices = it["separator"].join(

@@ -28,6 +28,7 @@ class Citation(BaseModel):
     doc: str = Field(description="Document id (slug) of the notice.")
     measure: int = Field(description="Position of the clause in its notice (1-based); ids are `<doc>#<measure>`.")
     label: str = Field(description="The clause label exactly as printed: （七）, 三、, 第十二条, 1.")
+    cited: str = Field("", description="How to cite it: 第（七）条, 第三条, 第十二条, 第1条, 第3段.")
     title: str = Field(description="The section heading the clause sits under, as printed.")
     quote: str = Field(description="1-3 sentences of the clause, verbatim (always Simplified, as printed).")
     score: float = Field(description="Retrieval relevance of the clause to the question (higher is closer).")

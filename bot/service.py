@@ -80,6 +80,7 @@ class MeasureInfo(BaseModel):
     section: str
     text: str
     sentences: list[str]
+    cited: str = ""
     units: list[str]
     units_text: str
 
@@ -666,6 +667,7 @@ def _measure_info(m: Measure) -> MeasureInfo:
         doc=m.doc,
         measure=m.number,
         label=m.label,
+        cited=m.cited,
         section=m.section,
         text=m.text,
         sentences=list(m.sentences),

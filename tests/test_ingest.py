@@ -12,6 +12,7 @@ from bot.ingest import (
     Clause,
     Measure,
     chinese_numeral,
+    cited_label,
     load_sources,
     measure_label,
     parse_date,
@@ -416,6 +417,21 @@ def test_duplicate_slugs_are_refused(tmp_path: Path) -> None:
     (a / "Mini Notice.txt").write_text(MINI.read_text(encoding="utf-8"), encoding="utf-8")
     with pytest.raises(MalformedNotice, match="already used"):
         load_sources([MINI, a / "Mini Notice.txt"])
+
+
+@pytest.mark.parametrize(
+    ("label", "cited"),
+    [
+        ("（七）", "第（七）条"),
+        ("五、", "第五条"),
+        ("6.", "第6条"),
+        ("1、", "第1条"),
+        ("第十四条", "第十四条"),
+        ("第3段", "第3段"),
+    ],
+)
+def test_a_label_is_cited_as_the_notice_numbers_it(label: str, cited: str) -> None:
+    assert cited_label(label) == cited
 
 
 @pytest.mark.parametrize("n", [1, 7, 10, 11, 19, 20, 21, 99, 100, 101, 110, 120, 199])

@@ -127,3 +127,10 @@ def test_a_city_named_chooses_its_notice_not_the_clauses_that_print_its_name(man
     decision = many.reply(many.validate(question), Session()).decision
     assert decision.answered and decision.top is not None, decision.code
     assert decision.top.measure.id == clause, [h.measure.id for h in decision.hits]
+
+
+def test_an_answer_cites_a_clause_the_way_its_notice_numbers_it(many) -> None:  # type: ignore[no-untyped-def]
+    """第十四条 is cited as 第十四条 (not 第第十四条条), 五、 as 第五条, （七） as 第（七）条."""
+    a = many.ask("在湖北领失业金期间医保要自己交吗？").answer
+    assert a.citations and a.citations[0].cited == "第十四条", [c.label for c in a.citations]
+    assert "第十四条" in a.answer and "第第" not in a.answer and "条条" not in a.answer

@@ -201,10 +201,10 @@ def format_reply(
     # a checked LLM explanation (bot/llm.py) takes the lead's place, labelled AI生成
     key = "ai" if answer.ai_generated else "lead"
     body = answer.answer if answer.ai_generated or not answer.lead else answer.lead
-    fixed = sep.join([templates[key].format(lead="", label=c.label), *tail])
+    fixed = sep.join([templates[key].format(lead="", label=c.label, cited=c.cited), *tail])
     room = max_bytes - len(fixed.encode("utf-8"))
     lead = fit_bytes(body, room, ell) if room > len(ell.encode("utf-8")) * 4 else ""
-    lines = [templates[key].format(lead=lead, label=c.label), *tail] if lead else tail
+    lines = [templates[key].format(lead=lead, label=c.label, cited=c.cited), *tail] if lead else tail
     return fit_bytes(sep.join(lines), max_bytes, ell)
 
 

@@ -49,7 +49,7 @@ function render(docs, sections) {
         el(
           'article',
           { class: 'measure-card', id: measureAnchor(m.doc, m.measure), tabindex: '-1', 'data-measure': m.measure },
-          el('h3', { class: 'measure-label' }, `第${m.label}条`),
+          el('h3', { class: 'measure-label' }, (m.cited || `第${m.label}条`)),
           el('p', { class: 'measure-text' }, phoneText(m.text)),
           el('div', { class: 'units' }, el('p', { class: 'units-title' }, '责任单位'), units),
         ),

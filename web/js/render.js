@@ -64,7 +64,7 @@ export function quoteCard(c) {
   return card(
     'quote',
     '原文',
-    { sub: [el('span', { class: 'cite-label' }, `第${c.label}条`), c.title ? el('span', { class: 'cite-title' }, c.title) : null] },
+    { sub: [el('span', { class: 'cite-label' }, (c.cited || `第${c.label}条`)), c.title ? el('span', { class: 'cite-title' }, c.title) : null] },
     el('blockquote', { class: 'cite-quote', 'data-measure': c.measure, 'data-label': c.label }, c.quote || ''),
     el('p', { class: 'card-link' }, el('a', { href: measureHref(c.doc, c.measure) }, '查看本条全文')),
   );
@@ -129,12 +129,12 @@ export function relatedCard(citations) {
       el(
         'li',
         { class: 'related-item' },
-        el('a', { href: measureHref(c.doc, c.measure), class: 'related-link' }, `第${c.label}条`, c.title ? ` ${c.title}` : ''),
+        el('a', { href: measureHref(c.doc, c.measure), class: 'related-link' }, (c.cited || `第${c.label}条`), c.title ? ` ${c.title}` : ''),
         c.quote ? el('p', { class: 'related-quote' }, c.quote) : null,
       ),
     );
   }
-  return card('related', '相关条款', { preview: citations.map((c) => `第${c.label}条`).join('、') }, list);
+  return card('related', '相关条款', { preview: citations.map((c) => (c.cited || `第${c.label}条`)).join('、') }, list);
 }
 
 export function sourceCard(sources) {

@@ -83,7 +83,7 @@ function quoteCard(c) {
   return {
     key: 'quote',
     title: '原文',
-    sub: '第' + c.label + '条' + (c.title ? ' ' + c.title : ''),
+    sub: (c.cited || '第' + c.label + '条') + (c.title ? ' ' + c.title : ''),
     preview: '',
     label: c.label,
     section: c.title || '',
@@ -138,10 +138,10 @@ function relatedCard(citations) {
     key: 'related',
     title: '相关条款',
     sub: '',
-    preview: citations.map((c) => '第' + c.label + '条').join('、'),
+    preview: citations.map((c) => (c.cited || '第' + c.label + '条')).join('、'),
     items: citations.map((c, i) => ({
       key: i,
-      label: '第' + c.label + '条' + (c.title ? ' ' + c.title : ''),
+      label: (c.cited || '第' + c.label + '条') + (c.title ? ' ' + c.title : ''),
       quote: c.quote || '',
       anchor: measureAnchor(c.doc, c.measure),
     })),
