@@ -300,7 +300,9 @@ class PolicyBot:
         if session.last_measure != top.measure.id:
             session.shown = []
         if mode in (Mode.FIRST, Mode.FOLLOWUP):
-            lead = lead_of(top, decision, self.templates.budget.get("lead_split_chars", 40))
+            lead = lead_of(
+                top, decision, self.templates.budget.get("lead_split_chars", 40), self.templates.premise_endings
+            )
             session.shown = sorted({*session.shown, *self.composer.quoted(top, lead, set(session.shown))})
         session.last_measure = decision.top.measure.id
         if text is not None and mode is not Mode.REPEAT:

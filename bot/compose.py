@@ -55,6 +55,7 @@ class Templates:
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
             self.budget: dict[str, int] = {k: int(v) for k, v in raw.get("budget", {}).items()}
+            self.premise_endings: tuple[str, ...] = tuple(raw.get("lead", {}).get("premise_endings", []))
             self.langs: dict[str, dict[str, Any]] = {k: raw[k] for k in ("zh", "en")}
             for table in self.langs.values():
                 for section in ("answer", "refusal", "smalltalk", "city"):
@@ -88,12 +89,14 @@ def _in_counter(text: str, counter: str | None) -> bool:
     return counter is not None and re.search(counter, text) is not None
 
 
-def lead_of(hit: MeasureHit, decision: Decision, split_chars: int = 40) -> str:
+def lead_of(hit: MeasureHit, decision: Decision, split_chars: int = 40, premise_endings: tuple[str, ...] = ()) -> str:
     """The part of the best sentence that answers: a verbatim piece of the notice.
 
     The sentence is split at its commas; the pieces that share the most (rarity-weighted) words with the
     question win, and a piece that prints the detail asked for (a figure when a number is asked) wins first.
-    The pieces keep their order and the sentence's own end punctuation.
+    The pieces keep their order and the sentence's own end punctuation. A piece that is only a premise (ends
+    with one of ``premise_endings``: "失业人员在领取失业保险金期间，…") takes the pieces after it up to one that
+    is not, so the lead says what follows from it.
     """
     q = decision.query
     quote = hit.quote()
@@ -128,7 +131,10 @@ def lead_of(hit: MeasureHit, decision: Decision, split_chars: int = 40) -> str:
         return s, len(chars.intersection(piece)), sum(len(w) for w in added if w in piece)
 
     best = max(range(len(pieces)), key=lambda i: (*score(pieces[i]), -i))
-    chosen = pieces[best].rstrip(",，;；:：")
+    last = best
+    while premise_endings and last + 1 < len(pieces) and pieces[last].rstrip(",，;；:：").endswith(premise_endings):
+        last += 1
+    chosen = "".join(pieces[best : last + 1]).rstrip(",，;；:：")
     end = sentence[-1] if sentence[-1] in "。；;！!？?" else "。"
     return chosen if chosen.endswith(("。", "；", ";")) else chosen + end
 
@@ -351,13 +357,23 @@ class Composer:
         elif mode is Mode.REPEAT:
             lead = _fill(
                 t["repeat"],
-                lead=lead_of(top, decision, self.ctx.templates.budget.get("lead_split_chars", 40)),
+                lead=lead_of(
+                    top,
+                    decision,
+                    self.ctx.templates.budget.get("lead_split_chars", 40),
+                    self.ctx.templates.premise_endings,
+                ),
                 label=m.label,
                 cited=m.cited,
             )
             lines.append(lead)
         else:
-            lead_piece = lead_of(top, decision, self.ctx.templates.budget.get("lead_split_chars", 40))
+            lead_piece = lead_of(
+                top,
+                decision,
+                self.ctx.templates.budget.get("lead_split_chars", 40),
+                self.ctx.templates.premise_endings,
+            )
             lead = _fill(t["lead"], lead=lead_piece)
             lines.append(lead)
             note = self._status_note(doc, lang)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -93,6 +94,18 @@ def composer() -> Composer:
 def test_the_lead_is_the_verbatim_piece_that_prints_the_figure() -> None:
     d = _decision(_query("每年选多少人", intent=COUNT), _measure())
     assert lead_of(d.hits[0], d) == "每年遴选培育1000名数字经济领域优秀工程技术人才。"
+
+
+def test_a_premise_piece_leads_on_to_what_follows_from_it() -> None:
+    """ "…期间，" and "…的，" only set the condition: the lead goes on to the piece that says what follows."""
+    sentence = "失业人员在领取失业保险金期间死亡的，向其遗属发给一次性丧葬补助金和抚恤金。"
+    m = replace(_measure(), text=sentence, sentences=(sentence,))
+    q = replace(_query("领取失业保险金期间死亡"), tokens=("领取", "失业保险金", "期间", "死亡"))
+    hit = MeasureHit(m, 2.0, 0.9, 0.9, 5.0, 1.0, 0.0, 1.0, (Evidence(0, sentence, 4.0),))
+    d = _decision(q, m, hits=(hit,))
+    endings = Templates(REPO_ROOT / "prompts" / "answer.toml").premise_endings
+    assert lead_of(hit, d, 20) == "失业人员在领取失业保险金期间死亡的。"  # the piece alone: no endings given
+    assert lead_of(hit, d, 20, endings) == sentence
 
 
 def test_a_first_answer_leads_and_fixed_notes_appear_once(composer: Composer) -> None:
