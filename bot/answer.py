@@ -98,7 +98,7 @@ class PolicyBot:
         self.settings = settings
         self.index = index
         self.embeddings = embeddings
-        self.retriever = PolicyRetriever(index, embeddings)
+        self.retriever = PolicyRetriever(index, embeddings, {c.name: c.aliases for c in directory.cities})
         self.analyzer = QuestionAnalyzer.load(
             settings.intents_path,
             index.analyzer,

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -152,7 +152,14 @@ def _z(x: np.ndarray) -> np.ndarray:
 class PolicyRetriever:
     """Hybrid retriever over a loaded :class:`KnowledgeIndex`. Thread-safe; no per-query state."""
 
-    def __init__(self, index: KnowledgeIndex, embeddings: VectorEmbeddings) -> None:
+    def __init__(
+        self,
+        index: KnowledgeIndex,
+        embeddings: VectorEmbeddings,
+        city_aliases: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """``city_aliases``: other names of a city at home ({"苏州": ["Suzhou", "昆山"]}, the office directory's),
+        so a city's notice is also named by them."""
         self.index = index
         self.embeddings = embeddings
         self.analyzer = index.analyzer
@@ -208,7 +215,9 @@ class PolicyRetriever:
         for d in index.documents:
             region = getattr(d, "region", "") or ""
             if getattr(d, "region_level", "") == "city" and region and not any(h == region for h in home):
-                for name in {region, region.removesuffix("市")}:
+                short = region.removesuffix("市")
+                aliases = [a.lower() for a in (city_aliases or {}).get(short, ())]
+                for name in {region, short, *aliases}:
                     if len(name) >= 2:
                         self._local_names.setdefault(name, set()).add(d.slug)
         self._national = {d.slug for d in index.documents if getattr(d, "region_level", "") == "national"}
@@ -405,8 +414,7 @@ class PolicyRetriever:
 
     def _other_city_documents(self, q: QueryAnalysis) -> set[str]:
         """The notices of a city at home when the question names places and none of them is that city."""
-        # a place in Latin script (nanjing) cannot be matched against the notices' printed regions: no exclusion
-        if not q.places or not all(_CJK_CHAR.search(p) for p in q.places):
+        if not q.places:
             return set()
         named = {slug for name, slugs in self._local_names.items() if name in q.normalized for slug in slugs}
         return {slug for slugs in self._local_names.values() for slug in slugs} - named
