@@ -34,7 +34,9 @@ from bot.offices import OfficeDirectory
 from bot.retrieve import MeasureHit
 from bot.scope import Decision, Outcome, Reason
 
-_CLAUSE_SPLIT = re.compile(r"(?<=[,，;；:：])")
+# pieces of a sentence end at commas, semicolons and colons - not inside a time or a number (9:00, 1,000)
+_CLAUSE_SPLIT = re.compile(r"(?<=[，；：;])|(?<=[,:])(?!\d)")
+_ASKED = ("？", "?")  # a sentence ending so asks (a 政策问答's 问：…？): it is never the statement that answers
 _DIGIT = re.compile(r"\d")
 
 
@@ -89,6 +91,17 @@ def _in_counter(text: str, counter: str | None) -> bool:
     return counter is not None and re.search(counter, text) is not None
 
 
+def _pieces(sentence: str) -> list[str]:
+    """The sentence split at its commas, never inside brackets: "（工作日上午9:00—12:00，下午…）" stays whole."""
+    out: list[str] = []
+    for piece in (p for p in _CLAUSE_SPLIT.split(sentence) if p):
+        if out and out[-1].count("（") + out[-1].count("(") > out[-1].count("）") + out[-1].count(")"):
+            out[-1] += piece
+        else:
+            out.append(piece)
+    return out
+
+
 def lead_of(hit: MeasureHit, decision: Decision, split_chars: int = 40, premise_endings: tuple[str, ...] = ()) -> str:
     """The part of the best sentence that answers: a verbatim piece of the notice.
 
@@ -102,16 +115,18 @@ def lead_of(hit: MeasureHit, decision: Decision, split_chars: int = 40, premise_
     quote = hit.quote()
     if not quote:
         return hit.measure.sentences[0] if hit.measure.sentences else hit.measure.text
-    sentence = max(quote, key=lambda e: e.score).text  # the sentence that answers best, not the first
+    stated = [e for e in quote if not e.text.rstrip().endswith(_ASKED)] or list(quote)
+    sentence = max(stated, key=lambda e: e.score).text  # the sentence that answers best, not the first
     strict = q.intent if q.intent is not None and q.intent.strict else None
     if strict is not None or q.wants_figure:
         fits = [
             e.text
             for e in hit.evidence
-            if (strict is not None and strict.provided_by(e.text)) or (q.wants_figure and _DIGIT.search(e.text))
+            if not e.text.rstrip().endswith(_ASKED)
+            and ((strict is not None and strict.provided_by(e.text)) or (q.wants_figure and _DIGIT.search(e.text)))
         ]
         sentence = next((x for x in fits if _in_counter(x, q.counter)), fits[0] if fits else sentence)
-    pieces = [p for p in _CLAUSE_SPLIT.split(sentence) if p]
+    pieces = _pieces(sentence)
     if len(sentence) <= split_chars or len(pieces) == 1:
         return sentence
     # the question's own words decide; then its own characters (国外 ~ 国(境)外); a lexicon expansion

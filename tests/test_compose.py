@@ -108,6 +108,17 @@ def test_a_premise_piece_leads_on_to_what_follows_from_it() -> None:
     assert lead_of(hit, d, 20, endings) == sentence
 
 
+def test_a_questions_own_sentence_never_leads_and_times_and_brackets_stay_whole() -> None:
+    """A 政策问答's "问：…？" is what was asked, not what the notice states; "9:00" and a bracket are not pieces."""
+    asked = "问：有问题打哪个电话？"
+    said = "答：可拨打就业服务中心咨询电话025-83278215（工作日上午9:00—12:00，下午13:30—17:30），也可以到窗口咨询。"
+    m = replace(_measure(), text=asked + said, sentences=(asked, said))
+    q = replace(_query("咨询电话"), tokens=("咨询", "电话"))
+    hit = MeasureHit(m, 2.0, 0.9, 0.9, 5.0, 1.0, 0.0, 1.0, (Evidence(0, asked, 4.2), Evidence(1, said, 4.0)))
+    lead = lead_of(hit, _decision(q, m, hits=(hit,)), 20)
+    assert lead == "可拨打就业服务中心咨询电话025-83278215（工作日上午9:00—12:00，下午13:30—17:30）。"
+
+
 def test_a_first_answer_leads_and_fixed_notes_appear_once(composer: Composer) -> None:
     d = _decision(_query("每年选多少人", intent=COUNT), _measure())
     first = composer.answer(d, Session())
