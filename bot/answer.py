@@ -29,7 +29,7 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from bot.compose import ComposeContext, Composer, Mode, Templates, lead_of
+from bot.compose import ComposeContext, Composer, Mode, Templates
 from bot.config import Settings
 from bot.embeddings import VectorEmbeddings, make_embeddings
 from bot.errors import EmptyQuestion, InvalidQuestion, QuestionTooLong
@@ -300,9 +300,7 @@ class PolicyBot:
         if session.last_measure != top.measure.id:
             session.shown = []
         if mode in (Mode.FIRST, Mode.FOLLOWUP):
-            lead = lead_of(
-                top, decision, self.templates.budget.get("lead_split_chars", 40), self.templates.premise_endings
-            )
+            lead = self.composer.lead(top, decision)
             session.shown = sorted({*session.shown, *self.composer.quoted(top, lead, set(session.shown))})
         session.last_measure = decision.top.measure.id
         if text is not None and mode is not Mode.REPEAT:

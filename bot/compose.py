@@ -161,6 +161,11 @@ class Composer:
         self.ctx = ctx
 
     # --- helpers ----------------------------------------------------------------------------------
+    def lead(self, hit: MeasureHit, decision: Decision) -> str:
+        """:func:`lead_of` with this composer's budget and premise endings."""
+        t = self.ctx.templates
+        return lead_of(hit, decision, t.budget.get("lead_split_chars", 40), t.premise_endings)
+
     def _t(self, lang: str) -> dict[str, Any]:
         return self.ctx.templates.table(lang)
 
@@ -372,23 +377,13 @@ class Composer:
         elif mode is Mode.REPEAT:
             lead = _fill(
                 t["repeat"],
-                lead=lead_of(
-                    top,
-                    decision,
-                    self.ctx.templates.budget.get("lead_split_chars", 40),
-                    self.ctx.templates.premise_endings,
-                ),
+                lead=self.lead(top, decision),
                 label=m.label,
                 cited=m.cited,
             )
             lines.append(lead)
         else:
-            lead_piece = lead_of(
-                top,
-                decision,
-                self.ctx.templates.budget.get("lead_split_chars", 40),
-                self.ctx.templates.premise_endings,
-            )
+            lead_piece = self.lead(top, decision)
             lead = _fill(t["lead"], lead=lead_piece)
             lines.append(lead)
             note = self._status_note(doc, lang)

@@ -412,17 +412,19 @@ class PolicyRetriever:
     def _region_words(self, q: QueryAnalysis) -> set[str]:
         return {name for name in self._region_names if name in q.normalized}
 
+    def _city_documents_named(self, q: QueryAnalysis) -> set[str]:
+        """The notices of a city at home whose city (or one of its aliases) the question names."""
+        return {slug for name, slugs in self._local_names.items() if name in q.normalized for slug in slugs}
+
     def _other_city_documents(self, q: QueryAnalysis) -> set[str]:
         """The notices of a city at home when the question names places and none of them is that city."""
         if not q.places:
             return set()
-        named = {slug for name, slugs in self._local_names.items() if name in q.normalized for slug in slugs}
-        return {slug for slugs in self._local_names.values() for slug in slugs} - named
+        return {slug for slugs in self._local_names.values() for slug in slugs} - self._city_documents_named(q)
 
     def _local_documents(self, q: QueryAnalysis) -> set[str]:
         """The notices of a city at home the question names (我在苏州…), when they are some of the notices."""
-        named = {slug for name, slugs in self._local_names.items() if name in q.normalized for slug in slugs}
-        return self._singled_out(named)
+        return self._singled_out(self._city_documents_named(q))
 
     def _regional_documents(self, q: QueryAnalysis) -> set[str]:
         """The notices of another province the question names by region (when it singles out some)."""
