@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.answer import PolicyBot
-from bot.errors import PolicyBotError
+from bot.errors import ConfigError, PolicyBotError
 from bot.llm import Explainer, Explanation, explainable, ground_answer
 from bot.models import Answer, Session
 
@@ -246,7 +246,8 @@ def read_cases(path: Path) -> Iterator[list[Case]]:
 
 
 def resolve_gold(bot: PolicyBot, gold: list[Any], default_doc: str | None) -> frozenset[str]:
-    """Clause ids for gold labels (numbers of the default document, or objects naming doc and clause)."""
+    """Clause ids for gold labels: numbers of the default document, clause ids ("slug#7"), or objects naming
+    doc and clause ({"doc": slug, "measure": 7} or {"doc": slug, "contains": "…", "label": "（七）"})."""
     index = bot.index
     doc = default_doc or (index.documents[0].slug if index.documents else "")
     out: set[str] = set()
@@ -254,6 +255,11 @@ def resolve_gold(bot: PolicyBot, gold: list[Any], default_doc: str | None) -> fr
         if isinstance(g, int):
             out.add(f"{doc}#{g}")
             continue
+        if isinstance(g, str):
+            out.add(g if g in index.measure_row else f"{g.partition('#')[0]}#?")
+            continue
+        if not isinstance(g, dict):
+            raise ConfigError("评测集的 gold 格式错误", detail=f"not a clause number, id or object: {g!r}")
         slug = g.get("doc", doc)
         d = index.doc_by_slug.get(slug)
         if d is None:
