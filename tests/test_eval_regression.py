@@ -11,7 +11,8 @@ import json
 import pytest
 
 from bot.answer import PolicyBot
-from bot.evaluate import run
+from bot.errors import ConfigError
+from bot.evaluate import resolve_gold, run
 
 from .conftest import DATA, SHARED
 
@@ -25,6 +26,9 @@ DIALOGUES = SHARED / "eval" / "dev_dialogues.jsonl"
 # FAQ fit 0.929 with the validity intent
 FLOOR_FAQ_FIT, FLOOR_FAQ_HELD, FLOOR_NEAR_FIT, FLOOR_NEAR_HELD, FLOOR_NEAR_C = 0.90, 0.87, 0.40, 0.55, 0.50
 FLOOR_NEAR_D = 0.38  # near_miss_d: 0.417 at first contact (this tree), held out
+# written 2026-12-02 by another author before any tuning, held out: near_miss_e 0.450, faq_oos_c 0.992,
+# inscope_e top-1 0.963 with false refusal 0.025 (first contact at c0adbd7)
+FLOOR_NEAR_E, FLOOR_FAQ_C, FLOOR_INSCOPE_E_TOP1, FLOOR_INSCOPE_E_FR = 0.40, 0.95, 0.92, 0.06
 FLOOR_COMPOUND_FR, FLOOR_COMPOUND_TOP1, FLOOR_COMPOUND_PARTIAL = 0.06, 0.93, 5
 FLOOR_INJECTION_TOP1 = 0.85
 FLOOR_TRAFFIC_TOP1, FLOOR_TRAFFIC_FR, FLOOR_TRAFFIC_OOS, FLOOR_TRAFFIC_DIALOGUES = 0.93, 0.03, 0.78, 0.75
@@ -131,6 +135,8 @@ TRAFFIC = DATA / "traffic"
         ("near_miss_heldout.jsonl", FLOOR_NEAR_HELD),
         ("near_miss_c.jsonl", FLOOR_NEAR_C),
         ("near_miss_d.jsonl", FLOOR_NEAR_D),
+        ("near_miss_e.jsonl", FLOOR_NEAR_E),
+        ("faq_oos_c.jsonl", FLOOR_FAQ_C),
     ],
 )
 def test_citizen_questions_the_notice_does_not_answer_are_refused(bot: PolicyBot, name: str, floor: float) -> None:
@@ -138,6 +144,19 @@ def test_citizen_questions_the_notice_does_not_answer_are_refused(bot: PolicyBot
     *_fit halves were used to calibrate the scope decision and to write topic patterns, the others never."""
     m = run(bot, SCOPE / name).metrics()
     assert m["oos_refused"] >= floor, m
+
+
+def test_paraphrased_in_scope_questions_of_another_author(bot: PolicyBot) -> None:
+    """Questions the notice answers, paraphrased the way citizens talk; gold given as clause ids."""
+    m = run(bot, SCOPE / "inscope_e.jsonl").metrics()
+    assert m["top1"] >= FLOOR_INSCOPE_E_TOP1 and m["false_refusal"] <= FLOOR_INSCOPE_E_FR, m
+
+
+def test_gold_as_a_clause_id_and_a_malformed_gold(bot: PolicyBot) -> None:
+    slug = bot.index.documents[0].slug
+    assert resolve_gold(bot, [f"{slug}#3", "no-such-notice#1"], None) == {f"{slug}#3", "no-such-notice#?"}
+    with pytest.raises(ConfigError):
+        resolve_gold(bot, [3.5], None)
 
 
 def test_compound_questions_are_answered_for_the_covered_part(bot: PolicyBot) -> None:
