@@ -91,7 +91,8 @@ _HEADINGS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (ARTICLE, re.compile(rf"^第\s*({_NUMERAL}|\d{{1,3}})\s*条\s*(.*)$")),
     (CN, re.compile(rf"^({_NUMERAL})\s*、\s*(.*)$")),
     (PCN, re.compile(rf"^[（(]\s*({_NUMERAL})\s*[）)]\s*(.*)$")),
-    (AR, re.compile(r"^(\d{1,3})\s*([.．、])(?!\d)\s*(.*)$")),
+    # "1.5万元" is a number, not item 1; "2、2024年度…" is item 2 (a 、 never sits inside a number)
+    (AR, re.compile(r"^(\d{1,3})\s*([.．](?!\d)|、)\s*(.*)$")),
     (PAR, re.compile(r"^[（(]\s*(\d{1,3})\s*[）)]\s*(.*)$")),
 )
 # kept for callers of the first parser version
@@ -328,23 +329,59 @@ class Document:
 
 
 def split_sentences(text: str) -> tuple[str, ...]:
-    """Split a clause body into sentences, keeping the end punctuation; quotes stay verbatim.
+    r"""Split a clause body into sentences, keeping the end punctuation; quotes stay verbatim. A line break
+    the parser kept (between the rows of a table or a list of offices, see :func:`join_lines`) ends a
+    sentence too, and stays with it so that the sentences still join to the text.
 
     >>> split_sentences("甲。乙;丙")
     ('甲。', '乙;', '丙')
+    >>> split_sentences("补贴标准如下：\n1  电工  1600\n2  焊工  1800")
+    ('补贴标准如下：\n', '1  电工  1600\n', '2  焊工  1800')
     """
     out: list[str] = []
     start = 0
     for i, ch in enumerate(text):
-        if ch in SENTENCE_END:
-            piece = text[start : i + 1].strip()
-            if piece:
+        if ch in SENTENCE_END or ch == "\n":
+            piece = text[start : i + 1].strip() + ("\n" if ch == "\n" else "")
+            if piece.strip():
                 out.append(piece)
+            elif out and ch == "\n" and not out[-1].endswith("\n"):
+                out[-1] += "\n"
             start = i + 1
     tail = text[start:].strip()
     if tail:
         out.append(tail)
     return tuple(out)
+
+
+# a row of a table printed as text ("1  电工  四级/中级工  1600": cells apart by a tab, two spaces or an
+# ideographic space) or of a list ("崇川区：崇川区人力资源和社会保障局…，联系电话：…": a short name, a colon)
+_ROW = re.compile(r"\S(?:\t|\u3000| {2,})\S|^[^\s，。；：:、,]{1,10}[：:]\S")
+_CONTINUES = "，,、（(“《"
+
+
+def join_lines(lines: Iterable[str]) -> str:
+    r"""Join the printed lines of one clause. A line a page merely wrapped continues its sentence; a row of a
+    table or a list stays a line of its own (kept as ``\n``), so that no two rows run together ("1600" and
+    "2  焊工" must never read "16002  焊工") and each row is a sentence an answer can quote.
+
+    >>> join_lines(["支持企业建设实训基地，", "对建成的给予奖补。"])
+    '支持企业建设实训基地，对建成的给予奖补。'
+    >>> join_lines(["标准如下：", "1  电工  1600", "2  焊工  1800"])
+    '标准如下：\n1  电工  1600\n2  焊工  1800'
+    """
+    out = ""
+    previous = ""
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        ended = previous.endswith(tuple(SENTENCE_END)) or previous.endswith(tuple(_CONTINUES))
+        if out and not ended and (_ROW.search(line) or _ROW.search(previous)):
+            out += "\n"
+        out += line
+        previous = line
+    return out
 
 
 # --- dates -------------------------------------------------------------------------------------------
@@ -1103,7 +1140,7 @@ class _NoticeParser:
         self.sections.append(Section(len(self.sections) + 1, h.printed, title, level, h.label, node.line, intro))
 
     def _add_clause(self, label: str, section: str, line: int, pieces: list[_Line]) -> None:
-        full = "".join(p.text for p in pieces).strip()
+        full = join_lines(p.text for p in pieces)
         body, parts = self.r.trailing_parentheticals(full)
         mid = self.r.units_anywhere.search(body)
         if mid:
