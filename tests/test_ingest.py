@@ -113,7 +113,7 @@ def test_no_printed_line_is_lost(path: Path) -> None:
         core = re.sub(r"\s+", "", line)
         core = re.sub(r"^[（(](?:责任单位|牵头单位|联系单位)[:：]|^附件[:：]", "", core)
         core = re.sub(
-            r"^(?:第[一二三四五六七八九十百]+条|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[）)]|\d+\.)",
+            r"^(?:第[一二三四五六七八九十百]+条|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[）)]|\d+[.、])",
             "",
             core,
         )
@@ -442,3 +442,23 @@ def test_chinese_numerals_round_trip(n: int) -> None:
 def test_labels_and_sentences() -> None:
     assert measure_label(12) == "（十二）"
     assert split_sentences("甲。乙；丙") == ("甲。", "乙；", "丙")
+
+
+def test_a_table_printed_as_text_keeps_its_rows_apart() -> None:
+    """Each row of a text table (and each line of an office list) is a sentence of its own: two rows never
+    run together into a figure the notice does not print."""
+    doc = parse_notice(DATA / "notices" / "cz-skills-training-rules-2025.txt")
+    table = next(c for c in doc.measures if "电工" in c.text)
+    rows = [s for s in table.sentences if s.startswith(("1  ", "2  "))]
+    assert [r.strip() for r in rows] == ["1  电工  四级/中级工  1600", "2  焊工  四级/中级工  1800"]
+    assert "16002" not in table.text
+    offices = parse_notice(DATA / "notices" / "nt-job-stabilization-refund-announcement-2025.txt").measures[-1]
+    assert sum(1 for s in offices.sentences if "联系电话" in s) == 8
+    assert all(s.count("联系电话") <= 1 for s in offices.sentences)
+
+
+def test_an_item_whose_text_opens_with_a_year_is_still_an_item() -> None:
+    doc = parse_notice(DATA / "notices" / "nt-job-stabilization-refund-announcement-2025.txt")
+    first = [c.label for c in doc.measures if c.section == "一、返还对象和条件"]
+    assert first == ["1、", "2、", "3、"]
+    assert not any("skips ahead" in w for w in doc.warnings)
