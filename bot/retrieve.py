@@ -338,9 +338,12 @@ class PolicyRetriever:
             fused = np.where(np.isin(self._doc_rows, sorted(elsewhere)), -np.inf, fused)
         named = self._named_documents(q)
         if named:
-            # the named notice's clauses, and any clause that cites it by 文号 (the article that repeals it)
+            # the named notice's clauses, and any clause that cites it by 文号 (the article that repeals it);
+            # a notice named by year and document word ("under the 2019 rules") chooses that notice, as a city
+            # chooses its own: another notice's clause on the same topic does not answer for it
             cited = np.array([bool(c & named) for c in self._cites], dtype=bool)
-            fused = fused + DOCUMENT_REF_WEIGHT * (np.isin(self._doc_rows, sorted(named)) | cited)
+            chosen = np.isin(self._doc_rows, sorted(named)) | cited
+            fused = np.where(chosen, fused + DOCUMENT_REF_WEIGHT, -np.inf)
         fused = fused - SUPERSEDED_PENALTY * (self._superseded & ~np.isin(self._doc_rows, sorted(named)))
         if self._about_document.any():
             fused = fused - ABOUT_DOCUMENT_PENALTY * self._administrative(q)

@@ -1,4 +1,4 @@
-"""Transfer to notices of other shapes: the seed plus the nine test notices of ``tests/data/notices`` in one
+"""Transfer to notices of other shapes: the seed plus the thirteen test notices of ``tests/data/notices`` in one
 real index (real embedder, real FAISS), each notice's own questions scored against it.
 
 No lexicon entry, example or calibration row was written for these notices, so these floors say how the
@@ -19,25 +19,31 @@ from .conftest import NOTICE, make_settings
 NOTICES = Path(__file__).resolve().parent / "data" / "notices"
 SEED = "jiangsu-hrss-digital-economy-measures-2022"
 
-# (notice, doc top-1 floor, false-refusal ceiling), measured 2026-12-02 with all ten notices in one index (notices
-# named by year, 文号 or region; superseded notices after their successor; clauses about the document itself after
-# measures; a city named chooses its city's notice): doc top-1 / false refusal
-#   hubei 0.76 / 0.08, gov plan 0.88 / 0.04, 2019 0.68 / 0.11, 2024 0.80 / 0.08, ten-dept 1.00 / 0.00,
-#   title guide 0.83 / 0.11, MOHRSS 0.92 / 0.04, Nanjing Q&A 0.78 / 0.22, 苏州 0.83 / 0.04 (a city notice does not
-#   answer where the question names only other cities).
-# The title guide and the Nanjing Q&A were written after everything above was tuned; first contact, before the
-# parser fixes for their shapes: 0.78 / 0.17 and 0.78 / 0.22. Adding those two cost the Hubei notice 0.92 -> 0.76 (its
-# unemployment-benefit questions now meet the Q&A's clause on stopping a subsidy when one draws the benefit).
+# (notice, doc top-1 floor, false-refusal ceiling), measured 2026-12-02 with all fourteen notices in one index (the
+# seed and thirteen test notices): doc top-1 / false refusal
+#   hubei 0.80 / 0.04, gov plan 0.92 / 0.04, 2019 0.53 / 0.11 (0.47 before a named notice chose its notice), 2024 0.64 / 0.08, ten-dept 0.92 / 0.00,
+#   title guide 0.83 / 0.11, MOHRSS 0.80 / 0.08, Nanjing Q&A 0.72 / 0.22, 苏州 0.83 / 0.04,
+#   常州 细则 0.73 / 0.14, 政策解读 0.86 / 0.14, 南通 公告 0.36 / 0.18, 无锡 办法 (expired) 0.73 / 0.09.
+# The last four were written after everything above was tuned. First contact, before the parser kept text-table
+# rows and list lines apart: 常州 0.73 / 0.14, 解读 0.86 / 0.14, 南通 0.32 / 0.18, 无锡 0.73 / 0.09. Adding them cost
+# the 2019 and 2024 training-subsidy notices (0.68 -> 0.53, 0.80 -> 0.64: the 常州 细则 answers the same questions for
+# 常州) and MOHRSS 0.92 -> 0.80 (南通's 稳岗返还 公告). 南通 is low because its items never name their topic: "中小微企业
+# 按…60%返还" sits under "二、返还标准" and only the title says 稳岗返还, so the national notice, which names it in
+# every clause, wins questions that do not name 南通. A floor is the figure measured, minus one question's worth.
 FLOORS = [
-    ("hubei-unemployment-insurance-measures-2021", 0.72, 0.12),
-    ("js-gov-digital-talent-plan-2022", 0.84, 0.08),
-    ("js-skills-subsidy-2019", 0.64, 0.15),
-    ("js-skills-subsidy-2024", 0.76, 0.12),
-    ("js-ten-dept-youth-employment-2023", 0.96, 0.04),
+    ("hubei-unemployment-insurance-measures-2021", 0.76, 0.08),
+    ("js-gov-digital-talent-plan-2022", 0.88, 0.08),
+    ("js-skills-subsidy-2019", 0.48, 0.16),
+    ("js-skills-subsidy-2024", 0.60, 0.12),
+    ("js-ten-dept-youth-employment-2023", 0.88, 0.04),
     ("js-title-evaluation-guide-2025", 0.78, 0.16),
-    ("mohrss-stabilize-jobs-2022", 0.88, 0.08),
-    ("nj-flexible-insurance-qa-2025", 0.72, 0.26),
+    ("mohrss-stabilize-jobs-2022", 0.76, 0.12),
+    ("nj-flexible-insurance-qa-2025", 0.68, 0.26),
     ("suzhou-flexible-employment-2024", 0.79, 0.08),
+    ("cz-skills-training-rules-2025", 0.68, 0.19),
+    ("js-pension-adjustment-interpretation-2025", 0.81, 0.19),
+    ("nt-job-stabilization-refund-announcement-2025", 0.31, 0.23),
+    ("wx-internship-measures-2021", 0.68, 0.14),
 ]
 
 
@@ -48,7 +54,7 @@ def many(tmp_path_factory: pytest.TempPathFactory, embeddings):  # type: ignore[
 
     settings = make_settings(tmp_path_factory.mktemp("many"), [NOTICE, *sorted(NOTICES.glob("*.txt"))])
     index = ensure_index(settings, embeddings)
-    assert len(index.documents) == 10
+    assert len(index.documents) == 1 + len(list(NOTICES.glob("*.txt")))
     return PolicyBot.with_index(settings, index, embeddings)
 
 
@@ -59,8 +65,8 @@ def test_each_notice_answers_its_own_questions(many, notice: str, doc_top1: floa
     assert m["false_refusal"] <= false_refusal, m
 
 
-def test_the_seed_still_answers_beside_nine_other_notices(many) -> None:  # type: ignore[no-untyped-def]
-    """With nine more notices the seed's own questions mostly stay on the seed (0.87 measured); some of its
+def test_the_seed_still_answers_beside_the_other_notices(many) -> None:  # type: ignore[no-untyped-def]
+    """With thirteen more notices the seed's own questions mostly stay on the seed (0.87 measured); some of its
     out-of-scope questions (unemployment benefit) are now answered by the Hubei notice, by design."""
     dev = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
     path = dev if dev.exists() else Path(__file__).resolve().parent / "data" / "calibration.jsonl"
