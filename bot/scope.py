@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -307,13 +308,59 @@ def states(intent: Intent, measure: Measure, words: Sequence[str]) -> bool:
     """
     if measure.contact and intent.provided_by(measure.contact):
         return True
-    providing = [s for s in measure.sentences if intent.provided_by(s)]
+    providing = [
+        s
+        for s, read in zip(measure.sentences, _with_headers(measure.sentences), strict=True)
+        if intent.provided_by(read)
+    ]
     if not providing:
         return False
     words = [w for w in words if not any(w in c for c in intent.cues)]
     if not words:
         return True
     return any(w in s for s in providing for w in words)
+
+
+_ROW_CELLS = re.compile(r"\S(?:\t|\u3000| {2,})\S")
+_CELL_GAP = re.compile(r"\t|\u3000| {2,}")
+_HEADER_UNIT = re.compile(r"[（(]([^（()）]{1,8})[）)]\s*$")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _read_row(header: str, row: str) -> str:
+    """A row read cell by cell with its header: a figure in a column whose header prints a unit carries it
+    ("补贴标准（元/人）" over "900" reads "补贴标准（元/人）：900元/人")."""
+    names = _CELL_GAP.split(header.strip())
+    cells = _CELL_GAP.split(row.strip())
+    if len(names) != len(cells):
+        return f"{header.strip()} {row}"
+    out = []
+    for name, cell in zip(names, cells, strict=True):
+        unit = _HEADER_UNIT.search(name)
+        out.append(f"{name}：{cell}{unit.group(1) if unit and _NUMBER.fullmatch(cell) else ''}")
+    return "；".join(out)
+
+
+def _with_headers(sentences: Sequence[str]) -> list[str]:
+    """Each sentence as it reads: a row of a table printed as text ("3  养老护理员  五级/初级工  900") reads
+    with the first row of its table, the header ("序号  职业（工种）  技能等级  补贴标准（元/人）"), which says
+    what its figures are; any other sentence reads as itself.
+
+    >>> _with_headers(["标准如下：", "序号  工种  补贴（元）", "1  电工  1600"])[2]
+    '序号：1；工种：电工；补贴（元）：1600元'
+    """
+    out: list[str] = []
+    header = ""
+    for s in sentences:
+        if not _ROW_CELLS.search(s):
+            header = ""
+            out.append(s)
+        elif not header:
+            header = s
+            out.append(s)
+        else:
+            out.append(_read_row(header, s))
+    return out
 
 
 def _words(q: QueryAnalysis, context: QueryAnalysis | None) -> list[str]:
@@ -362,14 +409,40 @@ def decide(
         and not meta_pin
         and not states(q.intent, top.measure, _words(q, context))
     ):
-        # about the clause's topic, but the clause leaves the asked detail open: say so, citing it
-        return Decision(Outcome.REFUSE, Reason.UNSTATED, q, (top,), probability=p, intent=q.intent, features=x)
+        # about the clause's topic, but the clause leaves the asked detail open. A clause close behind that is
+        # about the question too and does print it answers ("审核要多长时间" beside the clause on applying);
+        # otherwise say so, citing the first
+        alternative = None if ranking.pinned else _stating(ranking, calibration, q.intent, _words(q, context))
+        if alternative is None:
+            return Decision(Outcome.REFUSE, Reason.UNSTATED, q, (top,), probability=p, intent=q.intent, features=x)
+        i, p = alternative
+        x = features(ranking, i)
+        return Decision(Outcome.ANSWER, Reason.EVIDENCE, q, (ranking.hits[i],), (top,), probability=p, features=x)
     if ranking.pinned:
         reason = Reason.LABEL if q.clause_ref is not None else Reason.FOLLOWUP
     else:
         reason = Reason.FOLLOWUP if ranking.continuing else Reason.EVIDENCE
     related = _related(ranking, calibration)
     return Decision(Outcome.ANSWER, reason, q, (top,), related, probability=p, features=x)
+
+
+def _stating(
+    ranking: Ranking, calibration: Calibration, intent: Intent, words: Sequence[str]
+) -> tuple[int, float] | None:
+    """The position and probability of the first other clause close to the first (within the related margin)
+    that the content model finds to be about the question and that prints the detail asked; else None."""
+    top = ranking.hits[0]
+    for i, h in enumerate(ranking.hits[1:3], start=1):
+        if h.score < top.score - calibration.related_margin or not states(intent, h.measure, words):
+            continue
+        if h.coverage < top.coverage:
+            # it must be about the question's words at least as much as the first: a clause that prints a 网址
+            # for something else ("人才需求清单在哪个网站") is not the answer
+            continue
+        p, threshold = calibration.probability(features(ranking, i), examples=ranking.examples, residual=h.residual)
+        if p >= threshold:
+            return i, p
+    return None
 
 
 def _related(ranking: Ranking, calibration: Calibration) -> tuple[MeasureHit, ...]:

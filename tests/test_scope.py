@@ -86,6 +86,7 @@ def coverage_model(threshold: float = 0.5) -> Calibration:
 
 M7 = measure(7, "对符合条件的企业,落实稳岗返还政策。", "大力推广“免申即享”经办新模式。")
 M16 = measure(16, "对纳入省级创业示范基地的园区,给予最高不超过60万元的奖补。")
+M7_AMOUNT = measure(8, "稳岗返还按企业实际缴纳失业保险费的60%返还,最高不超过50万元。")
 
 
 @pytest.mark.parametrize(
@@ -104,6 +105,23 @@ M16 = measure(16, "对纳入省级创业示范基地的园区,给予最高不超
         # about the clause's topic, but the amount asked for is not printed there
         (query(intent=AMOUNT, tokens=("稳岗返还",)), [hit(M7)], {}, Outcome.REFUSE, Reason.UNSTATED),
         (query(intent=AMOUNT, tokens=("奖补",)), [hit(M16)], {}, Outcome.ANSWER, Reason.EVIDENCE),
+        # ... unless a clause close behind, as much about the question, prints it: that one answers
+        (
+            query(intent=AMOUNT, tokens=("稳岗返还",)),
+            [hit(M7), hit(M7_AMOUNT, score=1.5)],
+            {},
+            Outcome.ANSWER,
+            Reason.EVIDENCE,
+        ),
+        # not when it is far behind, or covers the question's words less
+        (query(intent=AMOUNT), [hit(M7), hit(M7_AMOUNT, score=-2.0)], {}, Outcome.REFUSE, Reason.UNSTATED),
+        (
+            query(intent=AMOUNT),
+            [hit(M7), hit(M7_AMOUNT, score=1.5, coverage=0.6)],
+            {},
+            Outcome.REFUSE,
+            Reason.UNSTATED,
+        ),
         # a clause named by number is answered whatever its evidence
         (
             query(clause_ref=ClauseRef(7, "第7条")),
@@ -268,3 +286,25 @@ def test_an_example_vouches_only_where_an_example_bank_exists() -> None:
     with_bank = features(ranking(query(), hit(M7, example=0.95), examples=True, example_out=0.80))
     without = features(ranking(query(), replace(hit(M7), example=0.95), examples=False))
     assert with_bank["example_gap"] == pytest.approx(0.15) and without["example_gap"] == 0.0
+
+
+def test_the_detail_asked_is_answered_by_the_clause_that_prints_it() -> None:
+    d = decide(ranking(query(intent=AMOUNT), hit(M7), hit(M7_AMOUNT, score=1.5)), coverage_model())
+    assert [h.measure.number for h in d.hits] == [8]
+    assert [h.measure.number for h in d.related] == [7]  # the clause that is about it is still named
+
+
+@pytest.mark.parametrize(
+    ("sentences", "expected"),
+    [
+        # a row of a text table reads with its header: the figure's unit is printed only there
+        (("补贴标准如下：", "序号  工种  补贴标准（元/人）\n", "1  电工  1600\n", "2  焊工  1800"), True),
+        # without a unit anywhere the figure is not an amount
+        (("序号  工种  等级\n", "1  电工  4"), False),
+        # a sentence that is not a row is read as itself
+        (("电工1600",), False),
+    ],
+)
+def test_a_table_row_reads_with_its_header(sentences: tuple[str, ...], expected: bool) -> None:
+    m = measure(5, *sentences)
+    assert states(AMOUNT, m, ["电工"]) is expected
