@@ -39,7 +39,7 @@ from bot.models import Answer, Citation, OfficeRef, Session, SourceRef, Turn
 from bot.offices import OfficeDirectory
 from bot.query import QueryAnalysis, QuestionAnalyzer
 from bot.retrieve import PolicyRetriever, Ranking
-from bot.scope import Calibration, Decision, Outcome, Reason, combine, decide, prefer_current
+from bot.scope import Calibration, Decision, Outcome, Reason, combine, decide, prefer_current, prefer_general
 from bot.text import strip_invisible
 
 K = TypeVar("K")
@@ -259,7 +259,8 @@ class PolicyBot:
             )
         else:
             ranking = self.retriever.rank(q, vector=vector)
-        return prefer_current(decide(ranking, self.calibration, context=prev), self._is_current, self.calibration)
+        decision = prefer_current(decide(ranking, self.calibration, context=prev), self._is_current, self.calibration)
+        return prefer_general(decision, lambda m: self.index.doc_by_slug[m.doc], self._is_current)
 
     def _is_current(self, m: Measure) -> bool:
         return self.composer.status(self.index.doc_by_slug[m.doc]) == "current"

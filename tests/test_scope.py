@@ -13,7 +13,7 @@ import pytest
 
 from bot.config import REPO_ROOT
 from bot.errors import ConfigError
-from bot.ingest import Measure
+from bot.ingest import Document, Measure
 from bot.query import ClauseRef, Intent, QueryAnalysis
 from bot.retrieve import Evidence, MeasureHit, Ranking
 from bot.scope import (
@@ -26,6 +26,7 @@ from bot.scope import (
     combine,
     decide,
     features,
+    prefer_general,
     states,
 )
 
@@ -308,3 +309,38 @@ def test_the_detail_asked_is_answered_by_the_clause_that_prints_it() -> None:
 def test_a_table_row_reads_with_its_header(sentences: tuple[str, ...], expected: bool) -> None:
     m = measure(5, *sentences)
     assert states(AMOUNT, m, ["电工"]) is expected
+
+
+def _document(slug: str, level: str) -> Document:
+    return Document(slug, "", slug, "", "", slug, "", (), (), region_level=level)
+
+
+@pytest.mark.parametrize(
+    ("places", "related_level", "city_first"),
+    [
+        # no place named: the provincial clause that covers it too comes first, the city's is mentioned
+        ((), "province", False),
+        ((), "national", False),
+        # another city's clause does not displace it
+        ((), "city", True),
+        # a place named has already chosen its notices
+        (("苏州",), "province", True),
+    ],
+)
+def test_a_city_notice_comes_first_only_for_its_city(
+    places: tuple[str, ...], related_level: str, city_first: bool
+) -> None:
+    docs = {"city": _document("city", "city"), "other": _document("other", related_level)}
+    city_clause, other = replace(M7, doc="city"), replace(M7_AMOUNT, doc="other")
+    d = decide(ranking(query(places=places), hit(city_clause), hit(other, score=1.8)), coverage_model())
+    assert d.top is not None and d.top.measure.doc == "city" and len(d.related) == 1
+    d = prefer_general(d, lambda m: docs[m.doc], lambda m: True)
+    assert d.top is not None and (d.top.measure.doc == "city") is city_first
+    assert {h.measure.doc for h in (*d.hits, *d.related)} == {"city", "other"}
+    # a notice that is no longer current never comes first
+    d = prefer_general(
+        decide(ranking(query(places=places), hit(city_clause), hit(other, score=1.8)), coverage_model()),
+        lambda m: docs[m.doc],
+        lambda m: m.doc == "city",
+    )
+    assert d.top is not None and d.top.measure.doc == "city"

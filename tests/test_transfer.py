@@ -21,30 +21,29 @@ SEED = "jiangsu-hrss-digital-economy-measures-2022"
 
 # (notice, doc top-1 floor, false-refusal ceiling), measured 2026-12-02 with all fourteen notices in one index
 # (the seed and thirteen test notices): doc top-1 / false refusal
-#   hubei 0.80 / 0.04, gov plan 0.92 / 0.04, 2019 0.53 / 0.11 (0.47 before a named notice chose its notice),
-#   2024 0.64 / 0.08, ten-dept 0.92 / 0.00, title guide 0.83 / 0.11, MOHRSS 0.80 / 0.08, Nanjing Q&A 0.72 / 0.22,
-#   苏州 0.83 / 0.04, 常州 细则 0.73 / 0.14, 政策解读 0.86 / 0.14, 南通 公告 0.36 / 0.18,
-#   无锡 办法 (expired) 0.73 / 0.09.
-# The last four were written after everything above was tuned. First contact, before the parser kept text-table
-# rows and list lines apart: 常州 0.73 / 0.14, 解读 0.86 / 0.14, 南通 0.32 / 0.18, 无锡 0.73 / 0.09. Adding them
-# cost the 2019 and 2024 training-subsidy notices (0.68 -> 0.53, 0.80 -> 0.64: the 常州 细则 answers the same
-# questions for 常州) and MOHRSS 0.92 -> 0.80 (南通's 稳岗返还 公告). 南通 is low because its items never name
-# their topic: "中小微企业按…60%返还" sits under "二、返还标准" and only the title says 稳岗返还, so the national
-# notice, which names it in every clause, wins questions that do not name 南通. A floor is the figure measured,
-# minus one question's worth.
+#   hubei 0.80 / 0.04, gov plan 0.92 / 0.04, 2019 0.74 / 0.05, 2024 0.76 / 0.04, ten-dept 0.92 / 0.00,
+#   title guide 0.83 / 0.11, MOHRSS 0.80 / 0.08, Nanjing Q&A 0.78 / 0.17, 苏州 0.83 / 0.04,
+#   常州 细则 0.64 / 0.09, 政策解读 0.86 / 0.14, 南通 公告 0.41 / 0.09, 无锡 办法 (expired) 0.73 / 0.09.
+# The last four were written after everything above was tuned; first contact (before the parser kept text-table
+# rows apart, before a clause close behind could answer a detail the first leaves open, before a city notice
+# came first only for its city): 常州 0.73 / 0.14, 解读 0.86 / 0.14, 南通 0.32 / 0.18, 无锡 0.73 / 0.09.
+# 常州 and 南通 are city notices: a question that does not name the city is answered first by the provincial or
+# national clause that covers it too (the city's is mentioned), so their own sets score lower by design. 南通 is
+# low also because its items never name their topic: "中小微企业按…60%返还" sits under "二、返还标准" and only
+# the title says 稳岗返还. A floor is the figure measured, minus one question's worth.
 FLOORS = [
     ("hubei-unemployment-insurance-measures-2021", 0.76, 0.08),
     ("js-gov-digital-talent-plan-2022", 0.88, 0.08),
-    ("js-skills-subsidy-2019", 0.48, 0.16),
-    ("js-skills-subsidy-2024", 0.60, 0.12),
+    ("js-skills-subsidy-2019", 0.68, 0.10),
+    ("js-skills-subsidy-2024", 0.72, 0.08),
     ("js-ten-dept-youth-employment-2023", 0.88, 0.04),
     ("js-title-evaluation-guide-2025", 0.78, 0.16),
     ("mohrss-stabilize-jobs-2022", 0.76, 0.12),
-    ("nj-flexible-insurance-qa-2025", 0.68, 0.26),
+    ("nj-flexible-insurance-qa-2025", 0.74, 0.22),
     ("suzhou-flexible-employment-2024", 0.79, 0.08),
-    ("cz-skills-training-rules-2025", 0.68, 0.19),
+    ("cz-skills-training-rules-2025", 0.59, 0.14),
     ("js-pension-adjustment-interpretation-2025", 0.81, 0.19),
-    ("nt-job-stabilization-refund-announcement-2025", 0.31, 0.23),
+    ("nt-job-stabilization-refund-announcement-2025", 0.36, 0.14),
     ("wx-internship-measures-2021", 0.68, 0.14),
 ]
 
@@ -68,12 +67,12 @@ def test_each_notice_answers_its_own_questions(many, notice: str, doc_top1: floa
 
 
 def test_the_seed_still_answers_beside_the_other_notices(many) -> None:  # type: ignore[no-untyped-def]
-    """With thirteen more notices the seed's own questions mostly stay on the seed (0.87 measured); some of its
+    """With thirteen more notices the seed's own questions mostly stay on the seed (0.88 measured); some of its
     out-of-scope questions (unemployment benefit) are now answered by the Hubei notice, by design."""
     dev = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
     path = dev if dev.exists() else Path(__file__).resolve().parent / "data" / "calibration.jsonl"
     m = run(many, path, default_doc=SEED).metrics()
-    assert m["doc_top1"] >= 0.83, m
+    assert m["doc_top1"] >= 0.85, m
     assert m["false_refusal"] <= 0.05, m
 
 
@@ -153,3 +152,26 @@ def test_a_city_named_in_english_or_by_a_county_chooses_its_notice(many) -> None
     decision = many.reply(many.validate(q), Session()).decision
     assert decision.answered and decision.top is not None, decision.code
     assert decision.top.measure.doc == "suzhou-flexible-employment-2024", [h.measure.id for h in decision.hits]
+
+
+@pytest.mark.parametrize(
+    ("question", "first", "also"),
+    [
+        # no place named: the provincial measure applies wherever the citizen is; the 苏州 clause is mentioned
+        (
+            "送外卖路上受伤了有保障吗",
+            "jiangsu-hrss-digital-economy-measures-2022#14",
+            "suzhou-flexible-employment-2024#8",
+        ),
+        # in 苏州: the city's own clause answers
+        ("我在苏州送外卖，路上受伤了有保障吗", "suzhou-flexible-employment-2024#8", None),
+    ],
+)
+def test_a_city_notice_answers_first_for_its_own_city(many, question: str, first: str, also: str | None) -> None:  # type: ignore[no-untyped-def]
+    from bot.models import Session
+
+    decision = many.reply(many.validate(question), Session()).decision
+    assert decision.answered and decision.top is not None
+    assert decision.top.measure.id == first, [h.measure.id for h in decision.hits]
+    if also is not None:
+        assert also in [h.measure.id for h in decision.related]
