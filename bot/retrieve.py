@@ -220,6 +220,7 @@ class PolicyRetriever:
                 for name in {region, short, *aliases}:
                     if len(name) >= 2:
                         self._local_names.setdefault(name, set()).add(d.slug)
+        self._place_terms = {*home, *self._region_names, *self._local_names, *parents, *parents.values()}
         self._national = {d.slug for d in index.documents if getattr(d, "region_level", "") == "national"}
         self._foreign = {
             d.slug for d in index.documents if (r := getattr(d, "region", "") or "") and not any(h in r for h in home)
@@ -255,7 +256,9 @@ class PolicyRetriever:
         if q.latin:
             # English words have no rarity statistics and rarely appear in the notice: what the lexicon
             # recognised (its Chinese terms) is the evidence, and unrecognised words simply add nothing
-            terms = q.expansions + q.repairs
+            # a place it names (Jiangsu -> 江苏) says where the citizen is, not what is asked, as a city does in
+            # a Chinese question: "maternity leave in Jiangsu" recognises nothing of its topic
+            terms = tuple(t for t in q.expansions + q.repairs if t not in self._place_terms)
             if not terms:
                 return 0.0, 1.0
             share = sum(1 for t in terms if t in text) / len(terms)
