@@ -9,7 +9,8 @@ One model for every shape a notice is printed in::
 Shapes read (all found in published notices):
 
 * ``一、`` sections with ``（一）`` items (the seed notice), ``一、`` items only, ``一、`` sections with ``1.`` or
-  ``1、`` items, ``第一章 … 第X条`` articles (enumerations ``（一）（二）`` inside an article stay part of it),
+  ``1、`` items (``一．`` / ``一.`` read as ``一、``), a plan's ``第一部分 …`` parts above them,
+  ``第一章 … 第X条`` articles (enumerations ``（一）（二）`` inside an article stay part of it),
   a notice with no numbered items at all (each body paragraph is a clause labelled ``第N段``); a 政策问答 whose
   items are ``1.问：…`` with their ``答：…`` lines; text printed under a heading before its items is a clause
   labelled by the heading, or, when it announces them ("须具备下列条件之一："), one clause with its items;
@@ -84,12 +85,15 @@ _TERMINAL = "。！？；：:.!?;"  # a line ending with one of these is a sente
 
 # --- grammar of numbered headings (rank: lower is higher in the hierarchy) ------------------------------
 CHAPTER, JIE, ARTICLE, CN, PCN, AR, PAR = "chapter", "jie", "article", "cn", "pcn", "ar", "par"
-RANK = {CHAPTER: 0, JIE: 1, ARTICLE: 2, CN: 3, PCN: 4, AR: 5, PAR: 6}
+PART = "part"  # 第一部分 总体要求: the parts of a plan (规划, 方案), above everything else
+RANK = {PART: -1, CHAPTER: 0, JIE: 1, ARTICLE: 2, CN: 3, PCN: 4, AR: 5, PAR: 6}
 _HEADINGS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (PART, re.compile(rf"^第\s*({_NUMERAL}|\d{{1,3}})\s*部分\s*(.*)$")),
     (CHAPTER, re.compile(rf"^第\s*({_NUMERAL}|\d{{1,3}})\s*章\s*(.*)$")),
     (JIE, re.compile(rf"^第\s*({_NUMERAL}|\d{{1,3}})\s*节\s*(.*)$")),
     (ARTICLE, re.compile(rf"^第\s*({_NUMERAL}|\d{{1,3}})\s*条\s*(.*)$")),
-    (CN, re.compile(rf"^({_NUMERAL})\s*、\s*(.*)$")),
+    # 一、 as most notices print it; 一． / 一. as some do (the label is normalised to 一、)
+    (CN, re.compile(rf"^({_NUMERAL})\s*(?:、|[.．](?!\d))\s*(.*)$")),
     (PCN, re.compile(rf"^[（(]\s*({_NUMERAL})\s*[）)]\s*(.*)$")),
     # "1.5万元" is a number, not item 1; "2、2024年度…" is item 2 (a 、 never sits inside a number)
     (AR, re.compile(r"^(\d{1,3})\s*([.．](?!\d)|、)\s*(.*)$")),
@@ -117,7 +121,7 @@ _ATTACH_SPLIT = re.compile(r"\s+(?=\d{1,2}\s*[.．、])")
 _BROKEN_HEADING = re.compile(
     r"^(?:[^\u4e00-\u9fff\w（(]{0,2}[一二三四五六七八九十]{1,3}\s*[)）]"
     r"|[（(]\s*[一二三四五六七八九十]{1,3}\s*[^)）一二三四五六七八九十\s]"
-    r"|[一二三四五六七八九十]{1,3}\s*[.．](?!\d))"
+    r")"
 )
 _TITLE_QUOTE = re.compile(r"《([^《》]+)》")
 _SEPARATORS = "、，,；;"
@@ -453,7 +457,7 @@ def _heading(text: str) -> _Heading | None:
             elif kind == CN:
                 label = f"{raw}、"
             else:
-                label = f"第{raw}" + {CHAPTER: "章", JIE: "节", ARTICLE: "条"}[kind]
+                label = f"第{raw}" + {PART: "部分", CHAPTER: "章", JIE: "节", ARTICLE: "条"}[kind]
         try:
             number = chinese_numeral(raw)
         except ValueError:
@@ -468,6 +472,7 @@ def _first_label(kind: str, sample: _Heading) -> str:
     if kind == AR:
         return "1" + sample.label[-1]
     return {
+        PART: "第一部分",
         CHAPTER: "第一章",
         JIE: "第一节",
         ARTICLE: "第一条",
@@ -490,7 +495,14 @@ def _label_of(kind: str, n: int, sample: _Heading) -> str:
     if kind == PAR:
         return f"（{n}）"
     cn = to_chinese_numeral(n)
-    return {CHAPTER: f"第{cn}章", JIE: f"第{cn}节", ARTICLE: f"第{cn}条", CN: f"{cn}、", PCN: f"（{cn}）"}[kind]
+    return {
+        PART: f"第{cn}部分",
+        CHAPTER: f"第{cn}章",
+        JIE: f"第{cn}节",
+        ARTICLE: f"第{cn}条",
+        CN: f"{cn}、",
+        PCN: f"（{cn}）",
+    }[kind]
 
 
 class _Reader:
@@ -696,7 +708,7 @@ class _Node:
 
     @property
     def rank(self) -> int:
-        return self.heading.rank if self.heading else -1
+        return self.heading.rank if self.heading else min(RANK.values()) - 1
 
 
 @dataclass(eq=False)
@@ -1027,7 +1039,7 @@ class _NoticeParser:
             prev = last_of_kind.get(h.kind)
             if siblings:
                 allowed = {siblings[-1].heading.number + 1}  # type: ignore[union-attr]
-            elif h.kind in (CHAPTER, ARTICLE, JIE) or parent is root:
+            elif h.kind in (PART, CHAPTER, ARTICLE, JIE) or parent is root:
                 allowed = {(prev or 0) + 1}
             else:
                 allowed = {1} | ({prev + 1} if prev else set())

@@ -462,3 +462,50 @@ def test_an_item_whose_text_opens_with_a_year_is_still_an_item() -> None:
     first = [c.label for c in doc.measures if c.section == "一、返还对象和条件"]
     assert first == ["1、", "2、", "3、"]
     assert not any("skips ahead" in w for w in doc.warnings)
+
+
+PLAN_IN_PARTS = """江苏省人力资源和社会保障厅关于印发《技工教育发展规划》的通知
+各设区市人力资源社会保障局：
+现将《技工教育发展规划》印发给你们，请认真贯彻落实。
+江苏省人力资源和社会保障厅
+2023年2月1日
+技工教育发展规划
+第一部分 总体要求
+到2025年，全省技工院校在校生规模稳定在30万人左右。
+第二部分 主要任务
+一、扩大办学规模
+支持各设区市至少建设1所技师学院。
+二、提升办学质量
+开展技工院校办学质量评估，每3年评估一次。
+"""
+
+
+def test_a_plan_in_parts_keeps_every_part() -> None:
+    """第一部分 / 第二部分 head a plan's parts: text under a part is a clause of its own, items under it are
+    clauses with the part in their section; nothing is left in the preamble."""
+    doc = parse_text(PLAN_IN_PARTS, source="plan.txt", slug="plan")
+    assert [(c.label, c.section) for c in doc.measures] == [
+        ("第一部分", "第一部分 总体要求"),
+        ("一、", "第二部分 主要任务 一、扩大办学规模"),
+        ("二、", "第二部分 主要任务 二、提升办学质量"),
+    ]
+    assert doc.measures[0].text.startswith("到2025年")
+    assert not any("30万人" in p for p in doc.preamble)
+
+
+def test_chinese_numerals_with_a_dot_are_items() -> None:
+    text = "\n".join(
+        [
+            "南京市人力资源和社会保障局关于做好就业见习工作的通知",
+            "各区人力资源和社会保障局：",
+            "一．见习对象",
+            "离校2年内未就业高校毕业生。",
+            "二.见习补贴",
+            "按最低工资标准的60%给予补贴。",
+            "南京市人力资源和社会保障局",
+            "2024年3月1日",
+        ]
+    )
+    doc = parse_text(text, source="dot.txt", slug="dot")
+    assert [c.label for c in doc.measures] == ["一、", "二、"]
+    assert doc.measures[1].text == "按最低工资标准的60%给予补贴。"
