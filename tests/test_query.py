@@ -30,6 +30,7 @@ def test_analysis_normalises_and_expands(bot: PolicyBot) -> None:
         ("技能大师工作室每年给多少钱？", "amount"),
         ("评上要干几年？", "duration"),
         ("社保卡余额怎么查？", "records"),
+        ("我上个月交的补贴申请审到哪一步了？", "records"),  # the status of one's own case
         ("人社局的电话是多少", "contact"),
         ("稳岗返还怎么申请", "procedure"),
         ("苏畅卡去哪儿办、要带什么材料？", "materials"),
