@@ -360,8 +360,19 @@ def split_sentences(text: str) -> tuple[str, ...]:
 
 # a row of a table printed as text ("1  电工  四级/中级工  1600": cells apart by a tab, two spaces or an
 # ideographic space) or of a list ("崇川区：崇川区人力资源和社会保障局…，联系电话：…": a short name, a colon)
-_ROW = re.compile(r"\S(?:\t|\u3000| {2,})\S|^[^\s，。；：:、,]{1,10}[：:]\S")
+CELL_GAP = re.compile(r"\t|\u3000| {2,}")
+_TABLE_ROW = re.compile(rf"\S(?:{CELL_GAP.pattern})\S")
+_LIST_ROW = re.compile(r"^[^\s，。；：:、,]{1,10}[：:]\S")
 _CONTINUES = "，,、（(“《"
+
+
+def is_table_row(text: str) -> bool:
+    """Whether a line (or sentence) is a row of a table printed as text: cells apart by a :data:`CELL_GAP`."""
+    return _TABLE_ROW.search(text) is not None
+
+
+def _is_row(text: str) -> bool:
+    return is_table_row(text) or _LIST_ROW.search(text) is not None
 
 
 def join_lines(lines: Iterable[str]) -> str:
@@ -381,7 +392,7 @@ def join_lines(lines: Iterable[str]) -> str:
         if not line:
             continue
         ended = previous.endswith(tuple(SENTENCE_END)) or previous.endswith(tuple(_CONTINUES))
-        if out and not ended and (_ROW.search(line) or _ROW.search(previous)):
+        if out and not ended and (_is_row(line) or _is_row(previous)):
             out += "\n"
         out += line
         previous = line

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from bot.errors import ConfigError
-from bot.ingest import Document, Measure
+from bot.ingest import CELL_GAP, Document, Measure, is_table_row
 from bot.query import Intent, QueryAnalysis
 from bot.retrieve import MeasureHit, Ranking
 
@@ -321,8 +321,6 @@ def states(intent: Intent, measure: Measure, words: Sequence[str]) -> bool:
     return any(w in s for s in providing for w in words)
 
 
-_ROW_CELLS = re.compile(r"\S(?:\t|\u3000| {2,})\S")
-_CELL_GAP = re.compile(r"\t|\u3000| {2,}")
 _HEADER_UNIT = re.compile(r"[（(]([^（()）]{1,8})[）)]\s*$")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
@@ -330,8 +328,8 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 def _read_row(header: str, row: str) -> str:
     """A row read cell by cell with its header: a figure in a column whose header prints a unit carries it
     ("补贴标准（元/人）" over "900" reads "补贴标准（元/人）：900元/人")."""
-    names = _CELL_GAP.split(header.strip())
-    cells = _CELL_GAP.split(row.strip())
+    names = CELL_GAP.split(header.strip())
+    cells = CELL_GAP.split(row.strip())
     if len(names) != len(cells):
         return f"{header.strip()} {row}"
     out = []
@@ -352,7 +350,7 @@ def _with_headers(sentences: Sequence[str]) -> list[str]:
     out: list[str] = []
     header = ""
     for s in sentences:
-        if not _ROW_CELLS.search(s):
+        if not is_table_row(s):
             header = ""
             out.append(s)
         elif not header:
@@ -426,21 +424,28 @@ def decide(
     return Decision(Outcome.ANSWER, reason, q, (top,), related, probability=p, features=x)
 
 
-def _stating(
-    ranking: Ranking, calibration: Calibration, intent: Intent, words: Sequence[str]
-) -> tuple[int, float] | None:
-    """The position and probability of the first other clause close to the first (within the related margin)
-    that the content model finds to be about the question and that prints the detail asked; else None."""
+def _close_and_about(ranking: Ranking, calibration: Calibration) -> Iterator[tuple[int, float]]:
+    """Position and probability of each other clause close to the first (within the related margin) that the
+    content model also finds to be about the question, in ranking order."""
     top = ranking.hits[0]
     for i, h in enumerate(ranking.hits[1:3], start=1):
-        if h.score < top.score - calibration.related_margin or not states(intent, h.measure, words):
-            continue
-        if h.coverage < top.coverage:
-            # it must be about the question's words at least as much as the first: a clause that prints a 网址
-            # for something else ("人才需求清单在哪个网站") is not the answer
+        if h.score < top.score - calibration.related_margin:
             continue
         p, threshold = calibration.probability(features(ranking, i), examples=ranking.examples, residual=h.residual)
         if p >= threshold:
+            yield i, p
+
+
+def _stating(
+    ranking: Ranking, calibration: Calibration, intent: Intent, words: Sequence[str]
+) -> tuple[int, float] | None:
+    """The first clause close to the first and about the question that prints the detail asked; else None."""
+    top = ranking.hits[0]
+    for i, p in _close_and_about(ranking, calibration):
+        h = ranking.hits[i]
+        # it must be about the question's words at least as much as the first: a clause that prints a 网址
+        # for something else ("人才需求清单在哪个网站") is not the answer
+        if h.coverage >= top.coverage and states(intent, h.measure, words):
             return i, p
     return None
 
@@ -448,15 +453,7 @@ def _stating(
 def _related(ranking: Ranking, calibration: Calibration) -> tuple[MeasureHit, ...]:
     """Other clauses close to the first in the ranking that the content model also finds to be about the
     question: honestly related, so worth naming."""
-    top = ranking.hits[0]
-    out = []
-    for i, h in enumerate(ranking.hits[1:3], start=1):
-        if h.score < top.score - calibration.related_margin:
-            continue
-        p, threshold = calibration.probability(features(ranking, i), examples=ranking.examples, residual=h.residual)
-        if p >= threshold:
-            out.append(h)
-    return tuple(out)
+    return tuple(ranking.hits[i] for i, _ in _close_and_about(ranking, calibration))
 
 
 def combine(whole: Decision, parts: Sequence[Decision]) -> Decision:
@@ -499,11 +496,17 @@ def prefer_current(decision: Decision, is_current: Callable[[Measure], bool], ca
     current notice is close behind, it comes first and the other is still mentioned."""
     if not decision.answered or decision.top is None or is_current(decision.top.measure):
         return decision
-    for i, h in enumerate(decision.related):
+    for h in decision.related:
         if is_current(h.measure):
-            rest = tuple(x for j, x in enumerate(decision.related) if j != i)
-            return replace(decision, hits=(h, *decision.hits[1:]), related=(decision.top, *rest))
+            return _lead_with(decision, h)
     return decision
+
+
+def _lead_with(decision: Decision, h: MeasureHit) -> Decision:
+    """The decision with related clause ``h`` first and the former first clause among the related ones."""
+    assert decision.top is not None
+    rest = tuple(x for x in decision.related if x is not h)
+    return replace(decision, hits=(h, *decision.hits[1:]), related=(decision.top, *rest))
 
 
 def prefer_general(
@@ -524,6 +527,5 @@ def prefer_general(
         return decision
     for h in decision.related:
         if document_of(h.measure).region_level != "city" and is_current(h.measure):
-            rest = tuple(x for x in decision.related if x is not h)
-            return replace(decision, hits=(h, *decision.hits[1:]), related=(top, *rest))
+            return _lead_with(decision, h)
     return decision
