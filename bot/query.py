@@ -66,6 +66,9 @@ class Intent:
     what_en: str
     cues: tuple[str, ...]
     provides: re.Pattern[str]
+    # a fallback is asked only when nothing more specific is ("人社局的电话是多少" asks a phone number, though
+    # 多少 comes last; "补贴最高多少" asks a figure)
+    fallback: bool = False
 
     def provided_by(self, sentence: str) -> bool:
         return self.provides.search(sentence) is not None
@@ -101,6 +104,7 @@ class Cues:
                     a.get("what_en", a["intent"]),
                     tuple(c.lower() for c in a["cues"]),
                     re.compile(a["provides"]),
+                    bool(a.get("fallback", False)),
                 )
                 for a in raw["asks"]
             )
@@ -152,6 +156,9 @@ class QueryAnalysis:
     asks_for_office: bool = False
     refers_back: bool = False
     intent: Intent | None = None
+    # the other strict intents the question asks for beside ``intent`` ("要发几篇论文、要几年工作年限？" asks a
+    # count and a duration): a clause answers only when it states each of them
+    also_asks: tuple[Intent, ...] = ()
     wants_figure: bool = False  # asks for a number of any kind (多少, 几, how many)
     counter: str | None = None  # a pattern of the figure asked for, in its measure word ("多少人" -> a
     # figure then 人): a printed 10万人次 answers it better than another figure of the clause (100个)
@@ -261,6 +268,7 @@ class QuestionAnalyzer:
             asks_for_office=ta.asks_for_office(text),
             refers_back=ta.refers_back(text),
             intent=self.intent(text),
+            also_asks=self.also_asks(text),
             wants_figure=any(_has_cue(text, c) for c in self.cues.figure_cues),
             counter=self._counter(text),
             instructions=instructions,
@@ -282,17 +290,32 @@ class QuestionAnalyzer:
         changed = sum(1 for a, b in zip(visible, self.ta.to_simplified(visible), strict=False) if a != b)
         return "zh-Hant" if changed >= 2 or (changed == 1 and len(_CJK.findall(visible)) <= 6) else "zh-Hans"
 
+    def also_asks(self, text: str) -> tuple[Intent, ...]:
+        """The strict intents the text asks for other than :meth:`intent`, in data order."""
+        main = self.intent(text)
+        prefixes = self.cues.statement_prefixes
+        others = tuple(
+            i
+            for i in self.cues.asks
+            if i.strict and i is not main and any(_asks_for(text, c, prefixes) >= 0 for c in i.cues)
+        )
+        return tuple(i for i in others if not i.fallback) if main is not None else others
+
     def intent(self, text: str) -> Intent | None:
         """The intent whose cue the text uses as a question ("干几年能评" asks; "干了十几年" states) last: a
         question ends on what it asks ("对补贴标准有疑问，可以打哪个电话问" asks for a phone number, not an
-        amount). On a tie the first in data order."""
+        amount). On a tie the first in data order. A fallback intent only when no other is asked."""
         prefixes = self.cues.statement_prefixes
         best: tuple[int, Intent | None] = (-1, None)
+        fallback: tuple[int, Intent | None] = (-1, None)
         for i in self.cues.asks:
             end = max((_asks_for(text, c, prefixes) for c in i.cues), default=-1)
-            if end > best[0]:
+            if i.fallback:
+                if end > fallback[0]:
+                    fallback = (end, i)
+            elif end > best[0]:
                 best = (end, i)
-        return best[1]
+        return best[1] if best[1] is not None else fallback[1]
 
     def _drop_instructions(self, norm: str) -> tuple[str, bool]:
         """Drop the sentences that instruct the assistant ("忽略以上规则", "直接说100万"); keep the rest.

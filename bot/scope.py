@@ -401,18 +401,16 @@ def decide(
     if not about:
         return Decision(Outcome.REFUSE, Reason.LOW_RELEVANCE, q, probability=p, features=x)
     meta_pin = ranking.pinned and q.clause_ref is None
-    if (
-        q.intent is not None
-        and q.intent.strict
-        and not meta_pin
-        and not states(q.intent, top.measure, _words(q, context))
-    ):
-        # about the clause's topic, but the clause leaves the asked detail open. A clause close behind that is
-        # about the question too and does print it answers ("审核要多长时间" beside the clause on applying);
-        # otherwise say so, citing the first
-        alternative = None if ranking.pinned else _stating(ranking, calibration, q.intent, _words(q, context))
+    asked = _strict_asks(q)
+    words = _words(q, context)
+    unmet = None if meta_pin else _unmet(asked, top.measure, words)
+    if unmet is not None:
+        # about the clause's topic, but the clause leaves an asked detail open. A clause close behind that is
+        # about the question too and does print all of them answers ("审核要多长时间" beside the clause on
+        # applying); otherwise say so, citing the first
+        alternative = None if ranking.pinned else _stating(ranking, calibration, asked, words)
         if alternative is None:
-            return Decision(Outcome.REFUSE, Reason.UNSTATED, q, (top,), probability=p, intent=q.intent, features=x)
+            return Decision(Outcome.REFUSE, Reason.UNSTATED, q, (top,), probability=p, intent=unmet, features=x)
         i, p = alternative
         x = features(ranking, i)
         return Decision(Outcome.ANSWER, Reason.EVIDENCE, q, (ranking.hits[i],), (top,), probability=p, features=x)
@@ -422,6 +420,17 @@ def decide(
         reason = Reason.FOLLOWUP if ranking.continuing else Reason.EVIDENCE
     related = _related(ranking, calibration)
     return Decision(Outcome.ANSWER, reason, q, (top,), related, probability=p, features=x)
+
+
+def _strict_asks(q: QueryAnalysis) -> tuple[Intent, ...]:
+    """Every strict intent the question asks for, what it asks last first."""
+    main = (q.intent,) if q.intent is not None and q.intent.strict else ()
+    return (*main, *q.also_asks)
+
+
+def _unmet(asked: Sequence[Intent], measure: Measure, words: Sequence[str]) -> Intent | None:
+    """The first asked detail the clause does not state, or None when it states them all."""
+    return next((i for i in asked if not states(i, measure, words)), None)
 
 
 def _close_and_about(ranking: Ranking, calibration: Calibration) -> Iterator[tuple[int, float]]:
@@ -437,15 +446,15 @@ def _close_and_about(ranking: Ranking, calibration: Calibration) -> Iterator[tup
 
 
 def _stating(
-    ranking: Ranking, calibration: Calibration, intent: Intent, words: Sequence[str]
+    ranking: Ranking, calibration: Calibration, asked: Sequence[Intent], words: Sequence[str]
 ) -> tuple[int, float] | None:
-    """The first clause close to the first and about the question that prints the detail asked; else None."""
+    """The first clause close to the first and about the question that prints every detail asked; else None."""
     top = ranking.hits[0]
     for i, p in _close_and_about(ranking, calibration):
         h = ranking.hits[i]
         # it must be about the question's words at least as much as the first: a clause that prints a 网址
         # for something else ("人才需求清单在哪个网站") is not the answer
-        if h.coverage >= top.coverage and states(intent, h.measure, words):
+        if h.coverage >= top.coverage and _unmet(asked, h.measure, words) is None:
             return i, p
     return None
 

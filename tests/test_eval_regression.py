@@ -29,6 +29,9 @@ FLOOR_NEAR_D = 0.38  # near_miss_d: 0.417 at first contact (this tree), held out
 # written 2026-12-02 by another author before any tuning, held out: near_miss_e 0.450, faq_oos_c 0.992,
 # inscope_e top-1 0.963 with false refusal 0.025 (first contact at c0adbd7)
 FLOOR_NEAR_E, FLOOR_FAQ_C, FLOOR_INSCOPE_E_TOP1, FLOOR_INSCOPE_E_FR = 0.40, 0.95, 0.92, 0.06
+# written 2026-12-03 by a helper who saw no code, held out: near_miss_f 0.550 at first contact (29c18c3), 0.617
+# with the figure intent; faq_oos_d 0.983; inscope_f top-1 0.963, false refusal 0.025
+FLOOR_NEAR_F, FLOOR_FAQ_D = 0.55, 0.95
 FLOOR_COMPOUND_FR, FLOOR_COMPOUND_TOP1, FLOOR_COMPOUND_PARTIAL = 0.06, 0.93, 5
 FLOOR_INJECTION_TOP1 = 0.85
 FLOOR_TRAFFIC_TOP1, FLOOR_TRAFFIC_FR, FLOOR_TRAFFIC_OOS, FLOOR_TRAFFIC_DIALOGUES = 0.93, 0.03, 0.78, 0.75
@@ -137,6 +140,8 @@ TRAFFIC = DATA / "traffic"
         ("near_miss_d.jsonl", FLOOR_NEAR_D),
         ("near_miss_e.jsonl", FLOOR_NEAR_E),
         ("faq_oos_c.jsonl", FLOOR_FAQ_C),
+        ("near_miss_f.jsonl", FLOOR_NEAR_F),
+        ("faq_oos_d.jsonl", FLOOR_FAQ_D),
     ],
 )
 def test_citizen_questions_the_notice_does_not_answer_are_refused(bot: PolicyBot, name: str, floor: float) -> None:
@@ -146,9 +151,10 @@ def test_citizen_questions_the_notice_does_not_answer_are_refused(bot: PolicyBot
     assert m["oos_refused"] >= floor, m
 
 
-def test_paraphrased_in_scope_questions_of_another_author(bot: PolicyBot) -> None:
+@pytest.mark.parametrize("name", ["inscope_e.jsonl", "inscope_f.jsonl"])
+def test_paraphrased_in_scope_questions_of_another_author(bot: PolicyBot, name: str) -> None:
     """Questions the notice answers, paraphrased the way citizens talk; gold given as clause ids."""
-    m = run(bot, SCOPE / "inscope_e.jsonl").metrics()
+    m = run(bot, SCOPE / name).metrics()
     assert m["top1"] >= FLOOR_INSCOPE_E_TOP1 and m["false_refusal"] <= FLOOR_INSCOPE_E_FR, m
 
 

@@ -42,11 +42,25 @@ def test_analysis_normalises_and_expands(bot: PolicyBot) -> None:
         ("补贴能领多少次", "count"),  # ... that yields to a longer ask ending later
         ("人才服务云平台的网址是什么？", "url"),
         ("在安徽评的中级职称，到江苏单位认不认？", "validity"),
+        ("事业单位市场化薪酬最高能给到多少", "figure"),  # a figure of no more specific kind: the fallback
+        ("周转池一共有多少个名额？", "count"),  # a more specific kind asked with the fallback's cue
     ],
 )
 def test_intent_is_what_the_question_asks_for(bot: PolicyBot, question: str, intent: str | None) -> None:
     q = analyze(bot, question)
     assert (q.intent.intent if q.intent else None) == intent
+
+
+@pytest.mark.parametrize(
+    ("question", "also"),
+    [
+        ("急需紧缺人才绿色通道要准备哪些材料，多久能办下来？", {"materials"}),  # asks a duration last, materials too
+        ("事业单位市场化薪酬最高能给到多少", set()),  # one ask: a figure
+        ("企业自主评价可以自主做哪几件事？", set()),  # 哪几 asks which ones, not how many
+    ],
+)
+def test_every_strict_detail_asked_is_kept(bot: PolicyBot, question: str, also: set[str]) -> None:
+    assert {i.intent for i in analyze(bot, question).also_asks} == also
 
 
 def test_instructions_are_dropped_and_the_genuine_question_kept(bot: PolicyBot) -> None:

@@ -344,3 +344,14 @@ def test_a_city_notice_comes_first_only_for_its_city(
         lambda m: m.doc == "city",
     )
     assert d.top is not None and d.top.measure.doc == "city"
+
+
+def test_every_strict_detail_asked_must_be_stated() -> None:
+    # "补多少钱，要几年？" asks an amount and a duration: a clause printing only the amount leaves one open
+    duration = Intent("duration", "期限", True, "具体期限", "the duration", ("几年",), re.compile(r"\d+\s*年"))
+    amount_only = measure(5, "给予每人1000元补贴。")
+    both = measure(5, "给予每人1000元补贴，期限3年。")
+    q = query("补贴补多少钱，要几年", tokens=("补贴",), intent=AMOUNT, also_asks=(duration,))
+    unmet = decide(ranking(q, hit(amount_only)), coverage_model(threshold=0.0))
+    assert unmet.reason is Reason.UNSTATED and unmet.intent is duration
+    assert decide(ranking(q, hit(both)), coverage_model(threshold=0.0)).outcome is Outcome.ANSWER
