@@ -1107,6 +1107,17 @@ class _NoticeParser:
             and not any(c in rest for c in SENTENCE_END)
         )
 
+    def _heading_sentence(self, h: _Heading) -> bool:
+        """A heading printed as one short sentence of its own ("一、扩大贷款支持对象范围。"): over sub-points it
+        names their topic as a titled heading does, so each sub-point stays a clause."""
+        rest = h.rest
+        return (
+            h.kind != ARTICLE
+            and 1 < len(rest) <= 40
+            and rest[-1] in SENTENCE_END
+            and not any(c in rest[:-1] for c in SENTENCE_END + "，,、：:")
+        )
+
     def _emit(self, node: _Node, chain: list[str], level: int) -> None:
         h = node.heading
         assert h is not None
@@ -1124,7 +1135,7 @@ class _NoticeParser:
         if (
             h.kind != ARTICLE
             and node.children
-            and (titled or all(self._own_units(c) for c in node.children))
+            and (titled or self._heading_sentence(h) or all(self._own_units(c) for c in node.children))
             and not self._lead_in_list(node)
         ):
             for x in node.texts:

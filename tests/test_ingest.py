@@ -509,3 +509,27 @@ def test_chinese_numerals_with_a_dot_are_items() -> None:
     doc = parse_text(text, source="dot.txt", slug="dot")
     assert [c.label for c in doc.measures] == ["一、", "二、"]
     assert doc.measures[1].text == "按最低工资标准的60%给予补贴。"
+
+
+HEADING_SENTENCES = """某市人力资源和社会保障局关于做好贷款贴息工作的通知
+各区人力资源和社会保障局：
+一、扩大支持范围。
+（一）在本市创业的登记失业人员可以申请贷款。
+（二）经营实体应当在本市登记注册并实际经营满3个月。
+二、规范贴息管理。
+（一）贷款第1年给予全额贴息。
+某市人力资源和社会保障局
+2024年3月15日
+"""
+
+
+def test_a_heading_printed_as_one_sentence_keeps_its_sub_points_as_clauses() -> None:
+    """ "一、扩大支持范围。" names the topic of the （一）（二） under it, as "一、总体要求" would: each sub-point is a
+    clause in that section, not one clause of the whole item."""
+    doc = parse_text(HEADING_SENTENCES, source="sentences.txt", slug="sentences")
+    assert [(c.label, c.section) for c in doc.measures] == [
+        ("（一）", "一、扩大支持范围。"),
+        ("（二）", "一、扩大支持范围。"),
+        ("（一）", "二、规范贴息管理。"),
+    ]
+    assert "实际经营满3个月" in doc.measures[1].text
