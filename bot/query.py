@@ -251,6 +251,7 @@ class QuestionAnalyzer:
         # keep the longest form of overlapping search-mode tokens (稳岗返还 rather than 稳岗 + 返还)
         tokens = tuple(dict.fromkeys(t for t in own if not any(t != u and t in u for u in own)))
         extra = [t for x in expansions + repairs for t in ta.tokens(x)]
+        intent, also_asks = self.asks(text)
         return QueryAnalysis(
             original=original,
             normalized=norm,
@@ -267,8 +268,8 @@ class QuestionAnalyzer:
             other_region=ta.other_region(text),
             asks_for_office=ta.asks_for_office(text),
             refers_back=ta.refers_back(text),
-            intent=self.intent(text),
-            also_asks=self.also_asks(text),
+            intent=intent,
+            also_asks=also_asks,
             wants_figure=any(_has_cue(text, c) for c in self.cues.figure_cues),
             counter=self._counter(text),
             instructions=instructions,
@@ -290,32 +291,27 @@ class QuestionAnalyzer:
         changed = sum(1 for a, b in zip(visible, self.ta.to_simplified(visible), strict=False) if a != b)
         return "zh-Hant" if changed >= 2 or (changed == 1 and len(_CJK.findall(visible)) <= 6) else "zh-Hans"
 
-    def also_asks(self, text: str) -> tuple[Intent, ...]:
-        """The strict intents the text asks for other than :meth:`intent`, in data order."""
-        main = self.intent(text)
-        prefixes = self.cues.statement_prefixes
-        others = tuple(
-            i
-            for i in self.cues.asks
-            if i.strict and i is not main and any(_asks_for(text, c, prefixes) >= 0 for c in i.cues)
-        )
-        return tuple(i for i in others if not i.fallback) if main is not None else others
+    def asks(self, text: str) -> tuple[Intent | None, tuple[Intent, ...]]:
+        """What the text asks for, and the other strict intents it asks too ("要准备哪些材料，多久能办下来"
+        asks a duration and materials), each cue matched once.
 
-    def intent(self, text: str) -> Intent | None:
-        """The intent whose cue the text uses as a question ("干几年能评" asks; "干了十几年" states) last: a
-        question ends on what it asks ("对补贴标准有疑问，可以打哪个电话问" asks for a phone number, not an
-        amount). On a tie the first in data order. A fallback intent only when no other is asked."""
+        The intent asked is the one whose cue the text uses as a question ("干几年能评" asks; "干了十几年"
+        states) last: a question ends on what it asks ("对补贴标准有疑问，可以打哪个电话问" asks for a phone
+        number, not an amount). On a tie the first in data order. A fallback intent only when no other is asked.
+        """
         prefixes = self.cues.statement_prefixes
+        ends = [(i, max((_asks_for(text, c, prefixes) for c in i.cues), default=-1)) for i in self.cues.asks]
         best: tuple[int, Intent | None] = (-1, None)
         fallback: tuple[int, Intent | None] = (-1, None)
-        for i in self.cues.asks:
-            end = max((_asks_for(text, c, prefixes) for c in i.cues), default=-1)
+        for i, end in ends:
             if i.fallback:
                 if end > fallback[0]:
                     fallback = (end, i)
             elif end > best[0]:
                 best = (end, i)
-        return best[1] if best[1] is not None else fallback[1]
+        main = best[1] if best[1] is not None else fallback[1]
+        others = tuple(i for i, end in ends if end >= 0 and i.strict and i is not main)
+        return main, tuple(i for i in others if not i.fallback) if main is not None else others
 
     def _drop_instructions(self, norm: str) -> tuple[str, bool]:
         """Drop the sentences that instruct the assistant ("忽略以上规则", "直接说100万"); keep the rest.
