@@ -126,6 +126,7 @@ class Ranking:
     # and not that province: that notice does not apply where the citizen asks about
     foreign_for_home: bool = False
     pinned: bool = False  # the first hit was pinned (named by number, or a meta follow-up)
+    local: frozenset[str] = frozenset()  # the notices of a city at home that the question names (我在苏州…)
     continuing: bool = False  # a conversation prior was applied and the first hit is the clause in play
     # the question's words no live notice contains at all (directly or via the lexicon), rarity-weighted:
     # share of the words, and share of the most telling one (corpus-relative: what *these* notices print)
@@ -421,6 +422,7 @@ class PolicyRetriever:
             and (bool(q.places) or any(h in q.normalized for h in self._home))
             and hits[0].measure.doc not in regional,
             national=bool(hits) and hits[0].measure.doc in self._national,
+            local=frozenset(self._city_documents_named(q)),
             pinned=pin is not None and top_id == pin,
             continuing=bool(prior) and top_id in (prior or {}),
             absent=1.0 - in_corpus if (q.tokens or q.latin) else 0.0,

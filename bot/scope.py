@@ -419,7 +419,24 @@ def decide(
     else:
         reason = Reason.FOLLOWUP if ranking.continuing else Reason.EVIDENCE
     related = _related(ranking, calibration)
-    return Decision(Outcome.ANSWER, reason, q, (top,), related, probability=p, features=x)
+    decision = Decision(Outcome.ANSWER, reason, q, (top,), related, probability=p, features=x)
+    local = _local_alternative(ranking, related, asked, words)
+    return decision if local is None else _lead_with(decision, local)
+
+
+def _local_alternative(
+    ranking: Ranking, related: Sequence[MeasureHit], asked: Sequence[Intent], words: Sequence[str]
+) -> MeasureHit | None:
+    """A city's notice answers first for the city the question names ("我没有苏州户口，能在苏州办就业登记吗"):
+    a related clause of it that covers the question's words as well as the first and prints every detail asked
+    leads, and the first (a provincial or another notice's clause) is still mentioned."""
+    top = ranking.hits[0]
+    if not ranking.local or top.measure.doc in ranking.local or ranking.pinned or ranking.continuing:
+        return None
+    for h in related:
+        if h.measure.doc in ranking.local and h.coverage >= top.coverage and _unmet(asked, h.measure, words) is None:
+            return h
+    return None
 
 
 def _strict_asks(q: QueryAnalysis) -> tuple[Intent, ...]:
@@ -535,6 +552,8 @@ def prefer_general(
     if document_of(top.measure).region_level != "city":
         return decision
     for h in decision.related:
-        if document_of(h.measure).region_level != "city" and is_current(h.measure):
+        # it must cover the question's words as well as the city's clause does: a provincial clause that shares
+        # only the topic ("灵活就业社保补贴" for a question about 失业金 during it) does not cover it too
+        if document_of(h.measure).region_level != "city" and is_current(h.measure) and h.coverage >= top.coverage:
             return _lead_with(decision, h)
     return decision

@@ -346,6 +346,37 @@ def test_a_city_notice_comes_first_only_for_its_city(
     assert d.top is not None and d.top.measure.doc == "city"
 
 
+def test_a_provincial_clause_that_covers_fewer_of_the_words_stays_behind_the_city_one() -> None:
+    """ "领失业金时还能拿灵活就业社保补贴吗": a provincial clause on the subsidy alone (not on 失业金) is related,
+    but it does not cover the question as the city's clause does, so the city's stays first."""
+    docs = {"city": _document("city", "city"), "province": _document("province", "province")}
+    city_clause, provincial = replace(M7, doc="city"), replace(M7_AMOUNT, doc="province")
+    d = decide(ranking(query(), hit(city_clause), hit(provincial, score=1.8, coverage=0.7)), coverage_model())
+    assert len(d.related) == 1
+    d = prefer_general(d, lambda m: docs[m.doc], lambda m: True)
+    assert d.top is not None and d.top.measure.doc == "city"
+    assert [h.measure.doc for h in d.related] == ["province"]
+
+
+@pytest.mark.parametrize(
+    ("local", "coverage", "city_first"),
+    [
+        # the question names the city: its notice's related clause leads, the provincial one is mentioned
+        (frozenset({"city"}), 1.0, True),
+        # ... unless it covers fewer of the question's words
+        (frozenset({"city"}), 0.7, False),
+        # no city named: ranking order stands
+        (frozenset(), 1.0, False),
+    ],
+)
+def test_a_city_named_puts_its_notice_first(local: frozenset[str], coverage: float, city_first: bool) -> None:
+    provincial, city_clause = replace(M7, doc="province"), replace(M7_AMOUNT, doc="city")
+    r = ranking(query(places=("苏州",)), hit(provincial), hit(city_clause, score=1.8, coverage=coverage), local=local)
+    d = decide(r, coverage_model())
+    assert d.top is not None and (d.top.measure.doc == "city") is city_first
+    assert {h.measure.doc for h in (*d.hits, *d.related)} == {"city", "province"}
+
+
 def test_every_strict_detail_asked_must_be_stated() -> None:
     # "补多少钱，要几年？" asks an amount and a duration: a clause printing only the amount leaves one open
     duration = Intent("duration", "期限", True, "具体期限", "the duration", ("几年",), re.compile(r"\d+\s*年"))

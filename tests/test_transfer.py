@@ -1,4 +1,4 @@
-"""Transfer to notices of other shapes: the seed plus the thirteen test notices of ``tests/data/notices`` in one
+"""Transfer to notices of other shapes: the seed plus the fifteen test notices of ``tests/data/notices`` in one
 real index (real embedder, real FAISS), each notice's own questions scored against it.
 
 No lexicon entry, example or calibration row was written for these notices, so these floors say how the
@@ -19,32 +19,36 @@ from .conftest import NOTICE, make_settings
 NOTICES = Path(__file__).resolve().parent / "data" / "notices"
 SEED = "jiangsu-hrss-digital-economy-measures-2022"
 
-# (notice, doc top-1 floor, false-refusal ceiling), measured 2026-12-02 with all fourteen notices in one index
-# (the seed and thirteen test notices): doc top-1 / false refusal
-#   hubei 0.80 / 0.04, gov plan 0.92 / 0.04, 2019 0.74 / 0.05, 2024 0.80 / 0.08, ten-dept 0.96 / 0.00,
-#   title guide 0.89 / 0.06, MOHRSS 0.80 / 0.04, Nanjing Q&A 0.78 / 0.17, 苏州 0.83 / 0.04,
-#   常州 细则 0.64 / 0.09, 政策解读 0.86 / 0.14, 南通 公告 0.41 / 0.09, 无锡 办法 (expired) 0.73 / 0.09.
-# The last four were written after everything above was tuned; first contact (before the parser kept text-table
-# rows apart, before a clause close behind could answer a detail the first leaves open, before a city notice
-# came first only for its city): 常州 0.73 / 0.14, 解读 0.86 / 0.14, 南通 0.32 / 0.18, 无锡 0.73 / 0.09.
-# 常州 and 南通 are city notices: a question that does not name the city is answered first by the provincial or
-# national clause that covers it too (the city's is mentioned), so their own sets score lower by design. 南通 is
-# low also because its items never name their topic: "中小微企业按…60%返还" sits under "二、返还标准" and only
-# the title says 稳岗返还. A floor is the figure measured, minus one question's worth.
+# (notice, doc top-1 floor, false-refusal ceiling), measured 2026-12-03 with all sixteen notices in one index
+# (the seed and fifteen test notices); a floor is the figure measured minus one question's worth.
+# Adding 淮安 and the provincial 问答 (2026-12-03) took questions that name no city from the city notices:
+# a provincial clause that only shares the topic was put first ("prefer_general"); it now has to cover the
+# question's words as well as the city's clause does (常州 0.50 -> 0.64, 南京 0.56 -> 0.61, 南通 0.32 -> 0.36,
+# 2024 0.76 -> 0.72), and a question naming a city took the provincial 问答's clause before the city's own
+# (a related clause of the named city's notice that covers the question as well now leads: 苏州 0.75 -> 0.83).
+# With fourteen notices (2026-12-02) the figures were: hubei 0.80, gov plan 0.92, 2019 0.74, 2024 0.80,
+# ten-dept 0.96, title guide 0.89, MOHRSS 0.80, 南京 0.78, 苏州 0.83, 常州 0.64,
+# 解读 0.86, 南通 0.41, 无锡 0.73. 常州, 南京, 南通 and 苏州 are city notices: a question that does not name the
+# city is answered first by a provincial or national clause that covers it as well (the city's is mentioned),
+# so their own sets score lower by design. 南通 is low also because its items never name their topic.
+# First contact of the two newest (written before any tuning, 29c18c3): 淮安 0.65 / 0.15, 问答 0.85 / 0.05;
+# 淮安's parser fix (a heading printed as one sentence) was made after seeing its misses.
 FLOORS = [
-    ("hubei-unemployment-insurance-measures-2021", 0.76, 0.08),
-    ("js-gov-digital-talent-plan-2022", 0.88, 0.08),
-    ("js-skills-subsidy-2019", 0.68, 0.10),
-    ("js-skills-subsidy-2024", 0.76, 0.12),
-    ("js-ten-dept-youth-employment-2023", 0.92, 0.04),
-    ("js-title-evaluation-guide-2025", 0.84, 0.11),
-    ("mohrss-stabilize-jobs-2022", 0.76, 0.08),
-    ("nj-flexible-insurance-qa-2025", 0.74, 0.22),
-    ("suzhou-flexible-employment-2024", 0.79, 0.08),
-    ("cz-skills-training-rules-2025", 0.59, 0.14),
-    ("js-pension-adjustment-interpretation-2025", 0.81, 0.19),
-    ("nt-job-stabilization-refund-announcement-2025", 0.36, 0.14),
-    ("wx-internship-measures-2021", 0.68, 0.14),
+    ("cz-skills-training-rules-2025", 0.59, 0.10),  # 0.64 / 0.04
+    ("ha-entrepreneurship-guarantee-loan-2024", 0.80, 0.10),  # 0.85 / 0.05
+    ("hubei-unemployment-insurance-measures-2021", 0.76, 0.08),  # 0.80 / 0.04
+    ("js-gov-digital-talent-plan-2022", 0.88, 0.08),  # 0.92 / 0.04
+    ("js-older-worker-reemployment-faq-2025", 0.80, 0.10),  # 0.85 / 0.05
+    ("js-pension-adjustment-interpretation-2025", 0.76, 0.20),  # 0.81 / 0.14
+    ("js-skills-subsidy-2019", 0.63, 0.11),  # 0.68 / 0.05
+    ("js-skills-subsidy-2024", 0.68, 0.12),  # 0.72 / 0.08
+    ("js-ten-dept-youth-employment-2023", 0.84, 0.04),  # 0.88 / 0.00
+    ("js-title-evaluation-guide-2025", 0.77, 0.17),  # 0.83 / 0.11
+    ("mohrss-stabilize-jobs-2022", 0.76, 0.08),  # 0.80 / 0.04
+    ("nj-flexible-insurance-qa-2025", 0.55, 0.23),  # 0.61 / 0.17
+    ("nt-job-stabilization-refund-announcement-2025", 0.31, 0.19),  # 0.36 / 0.14
+    ("suzhou-flexible-employment-2024", 0.79, 0.09),  # 0.83 / 0.04
+    ("wx-internship-measures-2021", 0.63, 0.19),  # 0.68 / 0.14
 ]
 
 
@@ -67,7 +71,7 @@ def test_each_notice_answers_its_own_questions(many, notice: str, doc_top1: floa
 
 
 def test_the_seed_still_answers_beside_the_other_notices(many) -> None:  # type: ignore[no-untyped-def]
-    """With thirteen more notices the seed's own questions mostly stay on the seed (0.88 measured); some of its
+    """With fifteen more notices the seed's own questions mostly stay on the seed (0.88 measured); some of its
     out-of-scope questions (unemployment benefit) are now answered by the Hubei notice, by design."""
     dev = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
     path = dev if dev.exists() else Path(__file__).resolve().parent / "data" / "calibration.jsonl"
