@@ -189,3 +189,17 @@ def test_a_city_the_citizen_is_in_is_a_place_not_a_topic(bot: PolicyBot) -> None
     q = analyze(bot, "我们在常州，去哪里申请？")
     assert q.places == ("常州",) and "常州" not in q.topic_tokens
     assert analyze(bot, "那需要什么条件").own_topic == ()  # 条件 is the ask, not a topic
+
+
+@pytest.mark.parametrize(
+    ("sentence", "provides"),
+    [
+        ("给予一次性创业补贴。", False),  # 一次性 is "one-off", not a count of one
+        ("每人至少提供1次职业指导。", True),
+        ("同一劳动者只补贴一次。", True),
+        ("最多补贴三年。", True),
+    ],
+)
+def test_a_figure_is_a_number_not_a_word_that_starts_with_one(bot: PolicyBot, sentence: str, provides: bool) -> None:
+    figure = next(i for i in bot.analyzer.cues.asks if i.intent == "figure")
+    assert figure.provided_by(sentence) is provides
