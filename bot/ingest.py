@@ -1092,6 +1092,16 @@ class _NoticeParser:
             and all(not c.children and not self._own_units(c) for c in node.children)
         )
 
+    def _enumeration(self, node: _Node) -> bool:
+        """Plain items that are the members of one list, each but the last ending in ；("（1）申请表；（2）见习协议；
+        （3）发放凭证。" under "四、申请材料"): one clause, as a lead-in's list is, never fragments that no answer
+        can quote whole."""
+        kids = node.children
+        if len(kids) < 2 or any(c.children or self._own_units(c) for c in kids):
+            return False
+        last = [(c.texts[-1].text if c.texts else c.heading.rest if c.heading else "").rstrip() for c in kids]
+        return all(t.endswith(("；", ";")) for t in last[:-1])
+
     def _own_units(self, node: _Node) -> bool:
         texts = [node.heading.rest if node.heading else ""] + [x.text for x in node.texts]
         return bool(self.r.trailing_parentheticals("".join(texts))[1])
@@ -1137,6 +1147,7 @@ class _NoticeParser:
             and node.children
             and (titled or self._heading_sentence(h) or all(self._own_units(c) for c in node.children))
             and not self._lead_in_list(node)
+            and not self._enumeration(node)
         ):
             for x in node.texts:
                 if self.r.is_units_line(x.text):

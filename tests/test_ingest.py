@@ -533,3 +533,29 @@ def test_a_heading_printed_as_one_sentence_keeps_its_sub_points_as_clauses() -> 
         ("（一）", "二、规范贴息管理。"),
     ]
     assert "实际经营满3个月" in doc.measures[1].text
+
+
+GUIDE = """常州市失业保险技能提升补贴申领指南
+常州市人力资源和社会保障局
+2024年9月1日
+一、申领条件
+参加失业保险1年以上，取得职业资格证书或职业技能等级证书的企业职工。
+二、申请材料
+（1）身份证；
+（2）职业技能等级证书；
+（3）本人社会保障卡。
+三、办理时限
+自受理之日起10个工作日内办结。
+"""
+
+
+def test_items_that_are_one_list_stay_one_clause() -> None:
+    """ "（1）身份证；（2）…；（3）…。" under "二、申请材料" are the members of one list (each but the last ends in
+    ；): one clause that an answer can quote whole, not three fragments."""
+    doc = parse_text(GUIDE, source="guide.txt", slug="guide")
+    assert [(c.label, c.section) for c in doc.measures] == [
+        ("一、", "一、申领条件"),
+        ("二、", "二、申请材料"),
+        ("三、", "三、办理时限"),
+    ]
+    assert doc.measures[1].text == "（1）身份证；（2）职业技能等级证书；（3）本人社会保障卡。"
