@@ -39,7 +39,7 @@ import numpy as np
 
 from bot.embeddings import VectorEmbeddings
 from bot.index import KnowledgeIndex
-from bot.ingest import Measure
+from bot.ingest import Document, Measure
 from bot.query import QueryAnalysis
 
 FUSION_WEIGHTS = (0.5, 1.0, 0.75)  # (clause cosine, best-sentence cosine, BM25), applied to z-scores
@@ -61,6 +61,7 @@ CITY_PENALTY = 0.5
 # so resembles every question about the notice, but answers only what its own text provides (a date, a term)
 ABOUT_DOCUMENT_PENALTY = 2.0
 REFERS_BACK_FACTOR = 2.0  # ... doubled when the turn points back explicitly (那/这个/它/this)
+SIBLINGS = 3  # clauses of the first clause's notice that print the detail asked, offered to the scope decision
 CONTEXT_WEIGHT = 0.5  # share of the previous question's fused ranking carried into a follow-up
 QUOTE_MARGIN = 0.8  # evidence-score units (4 x cosine + overlap): sentences this close to the best join the quote
 # Example bank: a clause whose example is at least EXAMPLE_FLOOR similar gains up to EXAMPLE_WEIGHT z-units
@@ -97,6 +98,9 @@ class MeasureHit:
     # the question's vector minus its best evidence sentence's: what the question asks beyond what the clause
     # says (a near miss asks "要不要报备" of a clause that only names the topic); None when not computed
     residual: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # share of the question's words the clause covers read with its notice's name, which gives the topic to
+    # clauses that print none themselves (a 办事指南's "五、办理时限：自受理之日起15个工作日内办结")
+    topic_coverage: float = 0.0
 
     def quote(self, max_sentences: int = 3) -> tuple[Evidence, ...]:
         """1-3 sentences that answer the question, in the order the notice prints them."""
@@ -127,6 +131,8 @@ class Ranking:
     foreign_for_home: bool = False
     pinned: bool = False  # the first hit was pinned (named by number, or a meta follow-up)
     local: frozenset[str] = frozenset()  # the notices of a city at home that the question names (我在苏州…)
+    # other clauses of the first clause's notice that print every strict detail the question asks, best first
+    siblings: tuple[MeasureHit, ...] = ()
     continuing: bool = False  # a conversation prior was applied and the first hit is the clause in play
     # the question's words no live notice contains at all (directly or via the lexicon), rarity-weighted:
     # share of the words, and share of the most telling one (corpus-relative: what *these* notices print)
@@ -147,6 +153,15 @@ def _document_keys(date_iso: str, doc_number: str) -> tuple[set[str], set[str]]:
     printed = _DOC_NUMBER.findall(doc_number)
     years = {date_iso[:4]} if date_iso[:4].isdigit() else set()
     return years | {y for y, _ in printed}, {n for _, n in printed}
+
+
+def _topic(doc: Document) -> str:
+    """What a notice's name says it is about, without its region: "常州市职业技能培训…细则" -> "职业技能培训…细则"
+    (the city says where the notice applies, not what a clause is about)."""
+    name, region = doc.name, doc.region
+    for word in sorted({region, region.removesuffix("市").removesuffix("省")} - {""}, key=len, reverse=True):
+        name = name.replace(word, "")
+    return name
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -174,6 +189,9 @@ class PolicyRetriever:
         self._freq = jieba.FREQ
         self._total = float(jieba.total)
         self._measure_texts = [f"{m.section}{m.text}" for m in index.measures]
+        self._topic_texts = [
+            f"{_topic(index.doc_by_slug[m.doc])}{t}" for m, t in zip(index.measures, self._measure_texts, strict=True)
+        ]
         self._sentence_rows: list[list[int]] = [[] for _ in index.measures]
         for c in index.chunks:
             if c.kind == "sentence":
@@ -378,8 +396,8 @@ class PolicyRetriever:
             fused[ki.measure_row[pin]] = float(fused.max()) + 1.0
         fused = np.where(self._retired, -np.inf, fused)
         order = [int(i) for i in np.argsort(-fused) if np.isfinite(fused[i])][: max(limit, 1)]
-        hits = []
-        for mi in order:
+
+        def hit(mi: int) -> MeasureHit:
             dense = float(sentence_cos[mi])
             if ctx_sims is not None and q.followup_shaped:
                 dense = max(dense, float(max((ctx_sims[r] for r in self._sentence_rows[mi]), default=dense)))
@@ -387,21 +405,23 @@ class PolicyRetriever:
             evidence = self._evidence(q, mi, sims)
             probe = MeasureHit(ki.measures[mi], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, evidence)
             quote_cov, _ = self.coverage(q, "".join(e.text for e in probe.quote()))
-            hits.append(
-                MeasureHit(
-                    measure=ki.measures[mi],
-                    score=float(fused[mi]),
-                    dense=dense,
-                    measure_cos=float(measure_cos[mi]),
-                    lexical=float(bm25[mi]),
-                    coverage=cov,
-                    uncovered=missing,
-                    quote_coverage=quote_cov,
-                    evidence=evidence,
-                    example=float(example_in[mi]),
-                    residual=self._residual(asked, evidence),
-                )
+            return MeasureHit(
+                measure=ki.measures[mi],
+                score=float(fused[mi]),
+                dense=dense,
+                measure_cos=float(measure_cos[mi]),
+                lexical=float(bm25[mi]),
+                coverage=cov,
+                uncovered=missing,
+                quote_coverage=quote_cov,
+                evidence=evidence,
+                example=float(example_in[mi]),
+                residual=self._residual(asked, evidence),
+                topic_coverage=self.coverage(q, self._topic_texts[mi])[0],
             )
+
+        hits = [hit(mi) for mi in order]
+        siblings = tuple(hit(mi) for mi in self._siblings(q, order, sims)) if hits and pin is None else ()
         live = sentence_cos[~self._retired] if (~self._retired).any() else sentence_cos
         lex = bm25[~self._retired] if (~self._retired).any() else bm25
         top_id = hits[0].measure.id if hits else None
@@ -423,6 +443,7 @@ class PolicyRetriever:
             and hits[0].measure.doc not in regional,
             national=bool(hits) and hits[0].measure.doc in self._national,
             local=frozenset(self._city_documents_named(q)),
+            siblings=siblings,
             pinned=pin is not None and top_id == pin,
             continuing=bool(prior) and top_id in (prior or {}),
             absent=1.0 - in_corpus if (q.tokens or q.latin) else 0.0,
@@ -449,6 +470,29 @@ class PolicyRetriever:
     def _regional_documents(self, q: QueryAnalysis) -> set[str]:
         """The notices of another province the question names by region (when it singles out some)."""
         return self._singled_out({slug for name in self._region_words(q) for slug in self._region_names[name]})
+
+    def _siblings(self, q: QueryAnalysis, order: Sequence[int], sims: np.ndarray) -> list[int]:
+        """Rows of the other clauses of the first clause's notice whose heading or text prints every strict
+        detail the question asks (at most ``SIBLINGS``): in a 办事指南 the topic is in the title and each heading
+        holds one detail, so "多久能办完" is printed by a clause that names no topic. The clause whose sentence
+        printing the detail is closest to the question comes first (the time limit "自受理之日起15个工作日内办结",
+        not the condition "正常经营1年以上")."""
+        asked = [i for i in (q.intent, *q.also_asks) if i is not None and i.strict]
+        if not asked or not order:
+            return []
+        doc = self.index.measures[order[0]].doc
+        rows = [
+            int(i)
+            for i in np.flatnonzero(self._doc_rows == doc)
+            if int(i) != order[0] and all(a.provided_by(self._measure_texts[i]) for a in asked)
+        ]
+
+        def closest(i: int) -> float:
+            chunks = self.index.chunks
+            providing = [r for r in self._sentence_rows[i] if all(a.provided_by(chunks[r].text) for a in asked)]
+            return max((float(sims[r]) for r in providing or self._sentence_rows[i]), default=-1.0)
+
+        return sorted(rows, key=lambda i: -closest(i))[:SIBLINGS]
 
     def _administrative(self, q: QueryAnalysis) -> np.ndarray:
         """The clauses about the document itself that do not print what the question asks for."""

@@ -410,6 +410,9 @@ def decide(
         # applying); otherwise say so, citing the first
         alternative = None if ranking.pinned else _stating(ranking, calibration, asked, words)
         if alternative is None:
+            sibling = None if ranking.pinned else _sibling(ranking, asked)
+            if sibling is not None:
+                return Decision(Outcome.ANSWER, Reason.EVIDENCE, q, (sibling,), (top,), probability=p, features=x)
             return Decision(Outcome.REFUSE, Reason.UNSTATED, q, (top,), probability=p, intent=unmet, features=x)
         i, p = alternative
         x = features(ranking, i)
@@ -473,6 +476,19 @@ def _stating(
         # for something else ("人才需求清单在哪个网站") is not the answer
         if h.coverage >= top.coverage and _unmet(asked, h.measure, words) is None:
             return i, p
+    return None
+
+
+def _sibling(ranking: Ranking, asked: Sequence[Intent]) -> MeasureHit | None:
+    """A clause of the first clause's notice that prints every detail asked and that the notice's name makes
+    cover the question as well as the first does: in a 办事指南 ("扬州市就业见习补贴申领办事指南") "五、办理时限"
+    over "自受理之日起15个工作日内办结" answers "见习补贴多久能办完". When the name adds nothing (a 技能提升补贴
+    amount of a 细则 for "失业保险金每月领多少"), the clause's topic is its own, and it is not one."""
+    top = ranking.hits[0]
+    for h in ranking.siblings:
+        # the notice's name gives the clause its topic, so any sentence of it printing the detail answers
+        if h.coverage < h.topic_coverage >= top.topic_coverage and _unmet(asked, h.measure, ()) is None:
+            return h
     return None
 
 

@@ -377,6 +377,39 @@ def test_a_city_named_puts_its_notice_first(local: frozenset[str], coverage: flo
     assert {h.measure.doc for h in (*d.hits, *d.related)} == {"city", "province"}
 
 
+@pytest.mark.parametrize(
+    ("own_coverage", "topic_coverage", "answered"),
+    [
+        # names no topic itself, and the notice's name gives it the question's: it answers
+        ((0.0, 0.6, True)),
+        # the notice's name adds nothing to it: its topic is its own
+        ((0.6, 0.6, False)),
+        # it names part of the topic, the name the rest
+        ((0.3, 0.6, True)),
+        # read with the notice's name it still covers less than the first
+        ((0.0, 0.4, False)),
+    ],
+)
+def test_a_clause_that_names_no_topic_takes_its_notices(
+    own_coverage: float, topic_coverage: float, answered: bool
+) -> None:
+    """A 办事指南: "三、补贴标准" is about the question but prints no time limit; "五、办理时限：自受理之日起15个
+    工作日内办结" names no topic itself; the guide's title gives it the topic."""
+    duration = Intent("duration", "期限", True, "具体期限", "the duration", ("多久",), re.compile(r"\d+个工作日"))
+    standard = measure(3, "按照当地最低工资标准的60%给予见习补贴。")
+    time_limit = measure(5, "自受理之日起15个工作日内办结。")
+    q = query("见习补贴多久能办完", tokens=("见习", "补贴"), intent=duration)
+    top = replace(hit(standard, coverage=0.6), topic_coverage=0.6)
+    sibling = replace(hit(time_limit, coverage=own_coverage), topic_coverage=topic_coverage)
+    d = decide(ranking(q, top, siblings=(sibling,)), coverage_model())
+    assert (d.outcome is Outcome.ANSWER) is answered, d.reason
+    if answered:
+        assert d.top is not None and d.top.measure.number == 5
+        assert [h.measure.number for h in d.related] == [3]
+    else:
+        assert d.reason is Reason.UNSTATED
+
+
 def test_every_strict_detail_asked_must_be_stated() -> None:
     # "补多少钱，要几年？" asks an amount and a duration: a clause printing only the amount leaves one open
     duration = Intent("duration", "期限", True, "具体期限", "the duration", ("几年",), re.compile(r"\d+\s*年"))
