@@ -176,6 +176,12 @@ class QueryAnalysis:
         return self.script == "latin"
 
     @property
+    def strict_asks(self) -> tuple[Intent, ...]:
+        """Every strict intent the question asks for, what it asks last first: each must be stated."""
+        main = (self.intent,) if self.intent is not None and self.intent.strict else ()
+        return (*main, *self.also_asks)
+
+    @property
     def own_topic(self) -> tuple[str, ...]:
         """Topic words that are not the wording of what it asks ("那需要什么条件": 条件 is the ask, no topic)."""
         cues = self.intent.cues if self.intent is not None else ()

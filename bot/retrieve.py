@@ -477,7 +477,7 @@ class PolicyRetriever:
         holds one detail, so "多久能办完" is printed by a clause that names no topic. The clause whose sentence
         printing the detail is closest to the question comes first (the time limit "自受理之日起15个工作日内办结",
         not the condition "正常经营1年以上")."""
-        asked = [i for i in (q.intent, *q.also_asks) if i is not None and i.strict]
+        asked = q.strict_asks
         if not asked or not order:
             return []
         doc = self.index.measures[order[0]].doc

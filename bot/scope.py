@@ -401,7 +401,7 @@ def decide(
     if not about:
         return Decision(Outcome.REFUSE, Reason.LOW_RELEVANCE, q, probability=p, features=x)
     meta_pin = ranking.pinned and q.clause_ref is None
-    asked = _strict_asks(q)
+    asked = q.strict_asks
     words = _words(q, context)
     unmet = None if meta_pin else _unmet(asked, top.measure, words)
     if unmet is not None:
@@ -440,12 +440,6 @@ def _local_alternative(
         if h.measure.doc in ranking.local and h.coverage >= top.coverage and _unmet(asked, h.measure, words) is None:
             return h
     return None
-
-
-def _strict_asks(q: QueryAnalysis) -> tuple[Intent, ...]:
-    """Every strict intent the question asks for, what it asks last first."""
-    main = (q.intent,) if q.intent is not None and q.intent.strict else ()
-    return (*main, *q.also_asks)
 
 
 def _unmet(asked: Sequence[Intent], measure: Measure, words: Sequence[str]) -> Intent | None:
