@@ -331,6 +331,17 @@ class Document:
     def is_current(self, day: dt.date | None = None) -> bool:
         return self.status_on(day) == "current"
 
+    @property
+    def topic(self) -> str:
+        """What the notice's name says it is about, without its region: "常州市职业技能培训…细则" ->
+        "职业技能培训…细则" (the city says where the notice applies, not what a clause is about)."""
+        name = self.name
+        for word in sorted(
+            {self.region, self.region.removesuffix("市").removesuffix("省")} - {""}, key=len, reverse=True
+        ):
+            name = name.replace(word, "")
+        return name
+
 
 def split_sentences(text: str) -> tuple[str, ...]:
     r"""Split a clause body into sentences, keeping the end punctuation; quotes stay verbatim. A line break

@@ -39,7 +39,7 @@ import numpy as np
 
 from bot.embeddings import VectorEmbeddings
 from bot.index import KnowledgeIndex
-from bot.ingest import Document, Measure
+from bot.ingest import Measure
 from bot.query import QueryAnalysis
 
 FUSION_WEIGHTS = (0.5, 1.0, 0.75)  # (clause cosine, best-sentence cosine, BM25), applied to z-scores
@@ -155,15 +155,6 @@ def _document_keys(date_iso: str, doc_number: str) -> tuple[set[str], set[str]]:
     return years | {y for y, _ in printed}, {n for _, n in printed}
 
 
-def _topic(doc: Document) -> str:
-    """What a notice's name says it is about, without its region: "常州市职业技能培训…细则" -> "职业技能培训…细则"
-    (the city says where the notice applies, not what a clause is about)."""
-    name, region = doc.name, doc.region
-    for word in sorted({region, region.removesuffix("市").removesuffix("省")} - {""}, key=len, reverse=True):
-        name = name.replace(word, "")
-    return name
-
-
 def _z(x: np.ndarray) -> np.ndarray:
     sd = float(x.std())
     if sd < 1e-9:
@@ -190,7 +181,7 @@ class PolicyRetriever:
         self._total = float(jieba.total)
         self._measure_texts = [f"{m.section}{m.text}" for m in index.measures]
         self._topic_texts = [
-            f"{_topic(index.doc_by_slug[m.doc])}{t}" for m, t in zip(index.measures, self._measure_texts, strict=True)
+            f"{index.doc_by_slug[m.doc].topic}{t}" for m, t in zip(index.measures, self._measure_texts, strict=True)
         ]
         self._sentence_rows: list[list[int]] = [[] for _ in index.measures]
         for c in index.chunks:
